@@ -1,0 +1,91 @@
+"""Read-only access to a built cache: ``pipeline.load(cache_dir)``.
+
+The dashboard and the recommender use this; nothing here trains or writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import artifacts as io
+from .errors import CacheError
+from .neighbors import knn
+from .orchestrator import STAGES
+
+REQUIRED_FILES = [o for s in STAGES for o in s.outputs] + ["metrics.json", "manifest.json"]
+
+
+@dataclass
+class CatalogIndex:
+    """A built catalog: tracks, embeddings, map coordinates, clusters and a similarity index.
+
+    Row ``i`` of every array belongs to ``tracks.iloc[i]``.
+    """
+
+    cache_dir: Path
+    tracks: pd.DataFrame          # canonical track table + cluster columns
+    memberships: pd.DataFrame     # (track_id, playlist_id, playlist_name, genre, subgenre)
+    embedding: np.ndarray         # (n_tracks, dim) unit vectors
+    coords: np.ndarray            # (n_tracks, 2) map coordinates
+    labels: np.ndarray            # (n_tracks,) cluster id, -1 = unclustered
+    membership: np.ndarray        # (n_tracks, n_clusters) soft cluster membership
+    neighbors: np.ndarray         # (n_tracks, k) precomputed nearest neighbours (row indices)
+    neighbor_sims: np.ndarray     # (n_tracks, k) their cosine similarities
+    metrics: dict
+    manifest: dict
+    _row: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._row = {t: i for i, t in enumerate(self.tracks["track_id"])}
+
+    def row(self, track_id: str) -> int:
+        """Row index of a track id; a KeyError that names the id if it is unknown."""
+        try:
+            return self._row[track_id]
+        except KeyError:
+            raise KeyError(f"track_id {track_id!r} is not in the catalog at {self.cache_dir}") from None
+
+    def similar(self, track_id: str, k: int = 10) -> pd.DataFrame:
+        """The k tracks closest to ``track_id`` by cosine in the full embedding space."""
+        i = self.row(track_id)
+        if k <= self.neighbors.shape[1]:
+            idx, sim = self.neighbors[i, :k], self.neighbor_sims[i, :k]
+        else:
+            idx, sim = knn(self.embedding[i:i + 1], self.embedding, k + 1)
+            keep = idx[0] != i
+            idx, sim = idx[0][keep][:k], sim[0][keep][:k]
+        out = self.tracks.iloc[idx][["track_id", "track_name", "artist", "year", "genre",
+                                     "cluster"]].copy()
+        out.insert(0, "similarity", sim)
+        return out.reset_index(drop=True)
+
+
+def load(cache_dir: str | Path) -> CatalogIndex:
+    """Load a built cache directory; a :class:`CacheError` says what is missing and how to build."""
+    cache = Path(cache_dir)
+    missing = [f for f in REQUIRED_FILES if not (cache / f).exists()]
+    if missing:
+        raise CacheError(
+            f"{cache}: cache is missing {', '.join(missing[:4])}"
+            f"{' and more' if len(missing) > 4 else ''}. Build it with "
+            f"`python -m pipeline build --cache {cache}` (or `make build`).")
+    tracks = io.read_parquet(cache / "tracks.parquet")
+    clusters = io.read_parquet(cache / "clusters.parquet")
+    tracks = tracks.assign(cluster=clusters["cluster"].to_numpy(),
+                           cluster_probability=clusters["probability"].to_numpy(),
+                           nearest_cluster=clusters["nearest_cluster"].to_numpy())
+    return CatalogIndex(
+        cache_dir=cache, tracks=tracks,
+        memberships=io.read_parquet(cache / "memberships.parquet"),
+        embedding=io.read_npy(cache / "embedding.npy"),
+        coords=io.read_npy(cache / "map2d.npy"),
+        labels=clusters["cluster"].to_numpy(),
+        membership=io.read_npy(cache / "membership.npy"),
+        neighbors=io.read_npy(cache / "neighbors_idx.npy"),
+        neighbor_sims=io.read_npy(cache / "neighbors_sim.npy"),
+        metrics=io.read_json(cache / "metrics.json"),
+        manifest=io.read_json(cache / "manifest.json"),
+    )

@@ -1,0 +1,10 @@
+"""Errors a user can act on: each message names the file, the column and the fix."""
+from __future__ import annotations
+
+
+class CatalogError(ValueError):
+    """The catalog file as a whole cannot be used (unreadable, empty, missing columns)."""
+
+
+class CacheError(RuntimeError):
+    """The cache directory is missing, incomplete or was built by another version."""

@@ -73,6 +73,23 @@ class NeighborConfig(_Strict):
     k: int = Field(50, ge=1)
 
 
+class RankerConfig(_Strict):
+    """Hybrid ranker (LightGBM LambdaRank) and its candidate generation."""
+
+    n_emb: int = Field(150, ge=1)              # embedding-neighbour candidates per seed
+    n_cooc: int = Field(150, ge=0)             # co-occurrence candidates per seed
+    n_same: int = Field(50, ge=0)              # same-artist / same-album candidates per seed
+    label_playlist_share: float = Field(0.2, gt=0, lt=0.5)  # playlists that label the groups
+    seeds_per_playlist: int = Field(10, ge=1)
+    min_playlist: int = Field(5, ge=2)
+    n_clusters: int = Field(40, ge=1)
+    n_estimators: int = Field(300, ge=10)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: int = Field(50, ge=1)
+    threads: int = Field(2, ge=1)
+
+
 class PipelineConfig(_Strict):
     """Everything that decides what the build produces."""
 
@@ -82,6 +99,7 @@ class PipelineConfig(_Strict):
     projection: ProjectionConfig = ProjectionConfig()
     clusters: ClusterConfig = ClusterConfig()
     neighbors: NeighborConfig = NeighborConfig()
+    ranker: RankerConfig = RankerConfig()
 
     @model_validator(mode="after")
     def _space_needs_projection(self) -> PipelineConfig:

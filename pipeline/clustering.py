@@ -30,12 +30,12 @@ def run_hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int, selectio
                 max_cluster_share: float):
     """Fit HDBSCAN with prediction data kept for soft membership.
 
-    ``min_cluster_size`` is capped at n/40 so that small catalogs still split.
+    ``min_cluster_size`` is capped at n/15 so that small catalogs still split.
     """
     import hdbscan
 
     n = len(x)
-    mcs = int(max(5, min(min_cluster_size, n // 40)))
+    mcs = int(max(5, min(min_cluster_size, n // 15)))
     return hdbscan.HDBSCAN(
         min_cluster_size=mcs, min_samples=min(min_samples, mcs),
         cluster_selection_method=selection, prediction_data=True, core_dist_n_jobs=1,

@@ -138,7 +138,7 @@ STAGES: tuple[Stage, ...] = (
           ("neighbors_idx.npy", "neighbors_sim.npy"), _run_neighbors),
     Stage("projection", 1, ("embedding", "neighbors"), "projection",
           ("map2d.npy", "cluster_space.npy"), _run_projection),
-    Stage("clusters", 2, ("ingest", "embedding", "projection"), "clusters",
+    Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters",
           ("clusters.parquet", "membership.npy", "cluster_report.json"), _run_clusters),
 )
 
@@ -184,6 +184,7 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
         keys[stage.name] = key = _key(stage, cfg, keys, [f["md5"] for f in files])
         prev = old.get("stages", {}).get(stage.name, {})
         cached = (not force and prev.get("key") == key
+                  and not set(stage.depends) & set(recomputed)  # fresh upstream: rerun
                   and all((cache / o).exists() for o in stage.outputs))
         if progress:
             progress(stage.name, i, len(STAGES), cached)

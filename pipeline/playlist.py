@@ -1,0 +1,482 @@
+"""Playlist engine: sources -> candidates -> filters -> rules -> ordering -> result + recipe.
+
+``generate_playlist(index, PlaylistRequest(...))`` is pure given the index and the request:
+the same request (seed included) on the same cache gives the same playlist, and
+``request_from_recipe(result.recipe)`` rebuilds the request. Candidate sources are unioned:
+clusters, an explicit list of track ids, a seed track's embedding neighbourhood, and a path
+from track A to track B (points interpolated between their embeddings; at each point the
+nearest unused track). Similarity is always computed in the full embedding space.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import playlist_order as po
+from .api import CatalogIndex
+from .neighbors import knn
+
+log = logging.getLogger(__name__)
+
+RECIPE_VERSION = 1
+MAX_LENGTH = 1000
+DURATION_SLACK_MS = 60_000     # a duration target is met within one minute
+SEED_TAU, CLUSTER_TAU = 0.02, 0.25   # sampling temperatures: similarity / cluster probability
+OUTPUT_COLUMNS = ["track_id", "track_name", "artist", "album_name", "year", "genre", "cluster",
+                  "energy", "tempo", "valence", "danceability", "popularity", "duration_ms",
+                  "spotify_url", "uri"]
+FILTERS = [("year_range", "year"), ("popularity_range", "popularity"),
+           ("tempo_range", "tempo"), ("energy_range", "energy")]
+
+Range = tuple[float, float] | None
+
+
+class PlaylistRequest(BaseModel):
+    """Everything that defines a playlist. Frozen; validated on construction.
+
+    ``target_minutes``, when set, replaces ``length`` (tracks are added until the total
+    duration is within a minute of it). ``min_artist_gap`` is the minimum number of other
+    tracks between two tracks by the same artist. ``curve`` holds target values of
+    ``curve_feature`` (energy 0-1 or tempo in BPM), spread evenly over the playlist.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clusters: tuple[int, ...] = ()
+    track_ids: tuple[str, ...] = ()
+    seed_track: str | None = None
+    path: tuple[str, str] | None = None
+    length: int = Field(25, ge=1, le=MAX_LENGTH)
+    target_minutes: float | None = Field(None, gt=0, le=24 * 60)
+    year_range: Range = None
+    popularity_range: Range = None
+    tempo_range: Range = None
+    energy_range: Range = None
+    exclude_explicit: bool = False
+    max_per_artist: int = Field(2, ge=1)
+    min_artist_gap: int = Field(3, ge=0)
+    ordering: Literal["smooth", "energy_arc", "tempo", "curve"] = "smooth"
+    curve_feature: Literal["energy", "tempo"] = "energy"
+    curve: tuple[float, ...] = ()
+    seed: int = Field(42, ge=0)
+
+    @field_validator("year_range", "popularity_range", "tempo_range", "energy_range")
+    @classmethod
+    def _ordered(cls, v: Range, info: Any) -> Range:
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] <= v[1]):
+            raise ValueError(f"The '{info.field_name}' parameter of PlaylistRequest must be "
+                             f"(low, high) with finite low <= high. Got {v} instead.")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PlaylistRequest":
+        if not (self.clusters or self.track_ids or self.seed_track or self.path):
+            raise ValueError("PlaylistRequest needs at least one source: clusters, track_ids, "
+                             "seed_track or path. Got none.")
+        if self.ordering == "curve":
+            if len(self.curve) < 2 or not all(math.isfinite(c) for c in self.curve):
+                raise ValueError("The 'curve' parameter of PlaylistRequest must hold at least "
+                                 f"two finite values when ordering='curve'. Got {self.curve}.")
+            if self.curve_feature == "energy" and not all(0 <= c <= 1 for c in self.curve):
+                raise ValueError("An energy curve's values must lie in [0, 1]. "
+                                 f"Got {self.curve}.")
+        return self
+
+
+@dataclass(frozen=True)
+class PlaylistResult:
+    """A generated playlist.
+
+    Attributes:
+        tracks: one row per track in order; ``position`` starts at 1 and
+            ``transition_similarity`` is the cosine to the previous track (NaN first).
+        smoothness: mean cosine similarity between consecutive tracks (NaN if < 2 tracks).
+        report: candidates, removed_by (reason -> count), requested, delivered, notes, ...
+        recipe: JSON-serialisable dict; ``request_from_recipe`` turns it back into a request.
+    """
+
+    tracks: pd.DataFrame
+    smoothness: float
+    report: dict
+    recipe: dict
+    request: PlaylistRequest
+
+
+def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResult:
+    """Build the playlist ``req`` describes from a loaded catalog.
+
+    Args:
+        index: a loaded cache (``pipeline.load``).
+        req: the request; unknown track or cluster ids raise ``ValueError`` naming them.
+    Returns:
+        The playlist; if constraints allow fewer tracks than requested it holds what is
+        possible and ``report`` says which filter or rule removed how many candidates.
+    """
+    t0 = time.perf_counter()
+    _check_ids(index, req)
+    tracks = index.tracks
+    rng = np.random.default_rng(np.random.SeedSequence(req.seed))
+    budget = _Budget(req, tracks)
+    queues, score, path_t = _sources(index, req, budget.estimate(), rng)
+    pool = np.flatnonzero(score > -np.inf)
+    allowed, removed = _filters(tracks, pool, req)
+    if req.ordering == "curve":
+        order, rule_counts = _select_by_curve(index, req, pool[allowed[pool]], score, budget, rng)
+        dropped: list[int] = []
+    else:
+        chosen, rule_counts = _select_round_robin(tracks, req, queues, allowed, budget)
+        order, dropped = _order(index, req, np.asarray(chosen, dtype=int), path_t)
+    removed.update(rule_counts)
+    removed["min_artist_gap"] = len(dropped)
+    if len(req.track_ids) > len(set(req.track_ids)):
+        removed["duplicate_id"] = len(req.track_ids) - len(set(req.track_ids))
+    return _result(index, req, np.asarray(order, dtype=int), len(pool), removed,
+                   time.perf_counter() - t0)
+
+
+# --- sources ---------------------------------------------------------------------------
+
+def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
+    ids = list(req.track_ids) + ([req.seed_track] if req.seed_track else []) + list(req.path or ())
+    unknown = sorted({t for t in ids if t not in index._row})
+    if unknown:
+        raise ValueError(f"{len(unknown)} track id(s) are not in the catalog at "
+                         f"{index.cache_dir}: {', '.join(map(repr, unknown[:10]))}"
+                         f"{' ...' if len(unknown) > 10 else ''}")
+    known = set(np.unique(index.labels).tolist())
+    bad = sorted(set(req.clusters) - known)
+    if bad:
+        raise ValueError(f"cluster id(s) {bad} do not exist in the catalog at {index.cache_dir}; "
+                         f"valid ids are {sorted(known)} (-1 = unclustered).")
+
+
+class _Queue:
+    """Candidate rows in preference order; ``take`` returns the next acceptable one."""
+
+    def __init__(self, rows: np.ndarray):
+        self.rows, self.pos = rows.tolist(), 0
+
+    def take(self, accept: Callable[[int], bool]) -> int | None:
+        while self.pos < len(self.rows):
+            r = self.rows[self.pos]
+            self.pos += 1
+            if accept(r):
+                return r
+        return None
+
+
+class _PathQueue:
+    """A walk from A to B: step ``s`` takes the nearest acceptable track to point ``s``."""
+
+    def __init__(self, nbrs: np.ndarray):
+        self.nbrs, self.step = nbrs, 0
+        self.step_of: dict[int, float] = {}
+
+    def take(self, accept: Callable[[int], bool]) -> int | None:
+        while self.step < len(self.nbrs):
+            s, self.step = self.step, self.step + 1
+            r = next((int(r) for r in self.nbrs[s] if accept(int(r))), None)
+            if r is not None:
+                self.step_of[r] = s / max(len(self.nbrs) - 1, 1)
+                return r
+        return None
+
+
+def _gumbel_order(scores: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a weighted random order (weights exp(score / tau)). scores: (m,)."""
+    keys = scores / tau + rng.gumbel(size=len(scores))
+    return np.lexsort((np.arange(len(scores)), -keys))
+
+
+def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator
+             ) -> tuple[list[Any], np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+    """Candidate queues per source, a relevance score per catalog row (-inf = not a
+    candidate), and for a path the function mapping rows to their position 0..1 on it."""
+    n, emb = len(index.tracks), index.embedding
+    score = np.full(n, -np.inf)
+    queues: list[Any] = []
+    if req.track_ids:
+        rows = np.array([index.row(t) for t in dict.fromkeys(req.track_ids)])
+        score[rows] = 1.0
+        queues.append(_Queue(rows[rng.permutation(len(rows))]))
+    if req.seed_track:
+        i = index.row(req.seed_track)
+        idx, sim = knn(emb[i:i + 1], emb, min(n, max(200, 8 * wanted)))
+        idx, sim = idx[0][idx[0] != i], sim[0][idx[0] != i]
+        score[idx] = np.maximum(score[idx], sim)
+        score[i] = 1.0
+        queues.append(_Queue(np.concatenate([[i], idx[_gumbel_order(sim, SEED_TAU, rng)]])))
+    path_t = None
+    if req.path:
+        queue, path_t = _path_source(index, req.path, wanted, score)
+        queues.append(queue)
+    prob = np.nan_to_num(index.tracks["cluster_probability"].to_numpy(dtype=float), nan=0.0)
+    for c in req.clusters:
+        rows = np.flatnonzero(index.labels == c)
+        score[rows] = np.maximum(score[rows], prob[rows])
+        queues.append(_Queue(rows[_gumbel_order(prob[rows], CLUSTER_TAU, rng)]))
+    return queues, score, path_t
+
+
+def _path_source(index: CatalogIndex, path: tuple[str, str], wanted: int, score: np.ndarray
+                 ) -> tuple[_PathQueue, Callable[[np.ndarray], np.ndarray]]:
+    emb = index.embedding
+    a, b = emb[index.row(path[0])], emb[index.row(path[1])]
+    u = np.linspace(0, 1, max(wanted, 2))[:, None]
+    points = (1 - u) * a + u * b                                   # (steps, d), unit-ised in knn
+    idx, sim = knn(points, emb, min(len(emb), 60))
+    for r, s in zip(idx.ravel(), sim.ravel()):
+        score[r] = max(score[r], float(s))
+    queue = _PathQueue(idx)
+    d = b - a
+    denom = max(float(d @ d), 1e-12)
+
+    def t_of(rows: np.ndarray) -> np.ndarray:
+        proj = np.clip((emb[rows] - a) @ d / denom, 0, 1)
+        return np.array([queue.step_of.get(int(r), p) for r, p in zip(rows, proj)])
+    return queue, t_of
+
+
+# --- filters and rules -----------------------------------------------------------------
+
+def _filters(tracks: pd.DataFrame, pool: np.ndarray, req: PlaylistRequest
+             ) -> tuple[np.ndarray, dict[str, int]]:
+    """Catalog-wide mask of rows passing every filter, and per-filter removal counts
+    over the candidate pool (applied in order; a row counts under the first it fails)."""
+    ok = np.ones(len(tracks), dtype=bool)
+    removed: dict[str, int] = {}
+    checks: list[tuple[str, np.ndarray]] = []
+    for name, col in FILTERS:
+        rng_ = getattr(req, name)
+        if rng_ is not None:
+            v = tracks[col].to_numpy(dtype=float, na_value=np.nan)
+            checks.append((name, (v >= rng_[0]) & (v <= rng_[1])))
+    if req.exclude_explicit:
+        checks.append(("explicit", ~tracks["explicit"].fillna(False).to_numpy(dtype=bool)))
+    if req.target_minutes is not None:
+        checks.append(("duration_unknown", tracks["duration_ms"].notna().to_numpy()))
+    in_pool = np.zeros(len(tracks), dtype=bool)
+    in_pool[pool] = True
+    for name, passed in checks:
+        removed[name] = int((in_pool & ok & ~passed).sum())
+        ok &= passed
+    return ok, removed
+
+
+class _Budget:
+    """When a playlist is full: a track count, or a total duration within one minute."""
+
+    def __init__(self, req: PlaylistRequest, tracks: pd.DataFrame):
+        self.length = req.length if req.target_minutes is None else MAX_LENGTH
+        self.target = None if req.target_minutes is None else req.target_minutes * 60_000
+        self.median = float(np.nanmedian(tracks["duration_ms"].to_numpy(dtype=float,
+                                                                         na_value=np.nan)))
+        self.count, self.total = 0, 0.0
+
+    def estimate(self) -> int:
+        if self.target is None:
+            return self.length
+        return int(min(MAX_LENGTH, max(1, round(self.target / self.median))))
+
+    def fits(self, duration_ms: float) -> bool:
+        return self.target is None or self.total + duration_ms <= self.target + DURATION_SLACK_MS
+
+    def add(self, duration_ms: float) -> None:
+        self.count += 1
+        self.total += 0.0 if math.isnan(duration_ms) else duration_ms
+
+    def full(self) -> bool:
+        if self.target is not None and self.total >= self.target - DURATION_SLACK_MS:
+            return True
+        return self.count >= self.length
+
+
+def _keys(tracks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row artist key (case-folded), song group, duration in ms. Each (n,)."""
+    artist = tracks["artist"].astype(str).str.strip().str.casefold().to_numpy()
+    song = tracks["song_group"].to_numpy()
+    dur = tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
+    return artist, song, dur
+
+
+def _select_round_robin(tracks: pd.DataFrame, req: PlaylistRequest, queues: list[Any],
+                        allowed: np.ndarray, budget: _Budget) -> tuple[list[int], dict[str, int]]:
+    """Take one acceptable track from each source in turn until the budget is full."""
+    artist, song, dur = _keys(tracks)
+    chosen: list[int] = []
+    used, songs, per_artist, reasons = set(), set(), {}, {}
+
+    def accept(r: int) -> bool:
+        if not allowed[r] or r in used:
+            return False
+        if song[r] in songs:
+            reasons.setdefault(r, "same_song")
+            return False
+        if per_artist.get(artist[r], 0) >= req.max_per_artist:
+            reasons.setdefault(r, "max_per_artist")
+            return False
+        return budget.fits(dur[r])
+
+    active = list(queues)
+    while active and not budget.full():
+        for q in list(active):
+            r = q.take(accept)
+            if r is None:
+                active.remove(q)
+                continue
+            chosen.append(r)
+            used.add(r)
+            songs.add(song[r])
+            per_artist[artist[r]] = per_artist.get(artist[r], 0) + 1
+            budget.add(dur[r])
+            if budget.full():
+                break
+    vals = list(reasons.values())
+    return chosen, {k: vals.count(k) for k in ("same_song", "max_per_artist")}
+
+
+def _select_by_curve(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
+                     score: np.ndarray, budget: _Budget, rng: np.random.Generator
+                     ) -> tuple[list[int], dict[str, int]]:
+    """Curve ordering picks as it goes: at each position the candidate whose feature is
+    closest to the curve's target there (relevance breaks near-ties), all rules applied."""
+    artist, song, dur = _keys(index.tracks)
+    x = index.tracks[req.curve_feature].to_numpy(dtype=float, na_value=np.nan)[pool]
+    known = ~np.isnan(x)
+    pool, x = pool[known], x[known]
+    targets = po.curve_targets(req.curve, budget.estimate())
+    scale = max(float(np.ptp(targets)), float(np.ptp(x)) if len(x) else 0.0, 1e-9)
+    base = 0.05 * (1 - np.clip(score[pool], 0, 1)) + 1e-9 * rng.random(len(pool))
+    a_codes, a_uni = pd.factorize(artist[pool])
+    s_codes, _ = pd.factorize(song[pool])
+    used, song_used = np.zeros(len(pool), bool), np.zeros(s_codes.max() + 1 if len(pool) else 0, bool)
+    per_artist = np.zeros(len(a_uni), int)
+    order: list[int] = []
+    for tau in targets:
+        recent = a_codes[order[-req.min_artist_gap:]] if req.min_artist_gap and order else []
+        ok = ~used & ~song_used[s_codes] & (per_artist[a_codes] < req.max_per_artist)
+        ok &= ~np.isin(a_codes, recent) & np.array([budget.fits(d) for d in dur[pool]])
+        if not ok.any() or budget.full():
+            break
+        j = int(np.argmin(np.where(ok, np.abs(x - tau) / scale + base, np.inf)))
+        order.append(j)
+        used[j], song_used[s_codes[j]] = True, True
+        per_artist[a_codes[j]] += 1
+        budget.add(dur[pool][j])
+    rest = ~used
+    counts = {"curve_feature_unknown": int((~known).sum()),
+              "same_song": int((rest & song_used[s_codes]).sum()),
+              "max_per_artist": int((rest & ~song_used[s_codes]
+                                     & (per_artist[a_codes] >= req.max_per_artist)).sum())}
+    return pool[order].tolist(), counts
+
+
+# --- ordering and result ---------------------------------------------------------------
+
+def _order(index: CatalogIndex, req: PlaylistRequest, chosen: np.ndarray,
+           path_t: Callable[[np.ndarray], np.ndarray] | None) -> tuple[list[int], list[int]]:
+    """Order the chosen rows; returns (ordered rows, rows dropped by the artist gap)."""
+    if len(chosen) == 0:
+        return [], []
+    artist, _, _ = _keys(index.tracks)
+    artists, emb = artist[chosen], index.embedding[chosen]
+    col = {"tempo": "tempo", "energy_arc": "energy"}.get(req.ordering)
+    values = (index.tracks[col].to_numpy(dtype=float, na_value=np.nan)[chosen]
+              if col else None)
+    if req.ordering == "smooth" and path_t is not None:
+        placed, dropped = po.place_with_gap(po.ascending(path_t(chosen)), artists,
+                                            req.min_artist_gap)
+    elif req.ordering == "smooth":
+        seed_rows = np.flatnonzero(chosen == index.row(req.seed_track)) if req.seed_track else []
+        start = int(seed_rows[0]) if len(seed_rows) else po.chain_start(emb)
+        placed, dropped = po.smooth_chain(emb, artists, req.min_artist_gap, start)
+    elif req.ordering == "tempo":
+        placed, dropped = po.place_with_gap(po.ascending(values), artists, req.min_artist_gap)
+    else:
+        pref = po.rank_match(values, po.arc_shape(len(chosen)))
+        placed, dropped = po.place_with_gap(pref, artists, req.min_artist_gap)
+    return chosen[placed].tolist(), chosen[dropped].tolist()
+
+
+def _result(index: CatalogIndex, req: PlaylistRequest, rows: np.ndarray, n_candidates: int,
+            removed: dict[str, int], seconds: float) -> PlaylistResult:
+    tracks = index.tracks.iloc[rows]
+    out = pd.DataFrame({c: (tracks[c].to_numpy() if c in tracks else pd.NA)
+                        for c in OUTPUT_COLUMNS}).reset_index(drop=True)
+    emb = index.embedding[rows]
+    out.insert(0, "position", np.arange(1, len(rows) + 1))
+    out["transition_similarity"] = po.transition_similarities(emb)
+    smooth = po.smoothness(emb)
+    minutes = float(np.nansum(out["duration_ms"].to_numpy(dtype=float, na_value=np.nan))) / 60_000
+    requested = ({"minutes": req.target_minutes} if req.target_minutes is not None
+                 else {"tracks": req.length})
+    report = {"candidates": n_candidates, "removed_by": {k: v for k, v in removed.items()},
+              "requested": requested, "delivered": len(rows),
+              "delivered_minutes": round(minutes, 2),
+              "smoothness": None if math.isnan(smooth) else round(smooth, 4),
+              "seconds": round(seconds, 3), "notes": _notes(req, len(rows), minutes,
+                                                            n_candidates, removed)}
+    log.info("playlist: %d tracks from %d candidates in %.2fs (smoothness %s)", len(rows),
+             n_candidates, seconds, report["smoothness"])
+    return PlaylistResult(tracks=out, smoothness=smooth, report=report,
+                          recipe=make_recipe(index, req, out["track_id"].tolist()), request=req)
+
+
+def _notes(req: PlaylistRequest, delivered: int, minutes: float, candidates: int,
+           removed: dict[str, int]) -> list[str]:
+    short = (minutes < req.target_minutes - DURATION_SLACK_MS / 60_000
+             if req.target_minutes is not None else delivered < req.length)
+    if not short:
+        return []
+    want = (f"{req.target_minutes:g} minutes" if req.target_minutes is not None
+            else f"{req.length} tracks")
+    got = f"{delivered} tracks ({minutes:.1f} min)"
+    if candidates == 0:
+        return [f"Only {got} of {want}: the sources gave no candidates."]
+    why = ", ".join(f"{v} by {k}" for k, v in sorted(removed.items(), key=lambda kv: -kv[1]) if v)
+    return [f"Only {got} of {want} from {candidates} candidates"
+            + (f"; removed: {why}." if why else ".")
+            + " Widen the filters, add sources or relax the artist rules."]
+
+
+# --- recipes ---------------------------------------------------------------------------
+
+def cache_version(index: CatalogIndex) -> dict:
+    """What identifies the cache a playlist was made from (catalog md5s, versions, keys)."""
+    man = index.manifest or {}
+    return {"catalog_md5": [f.get("md5") for f in man.get("catalog", [])],
+            "pipeline_version": man.get("pipeline_version"),
+            "stage_keys": {k: v.get("key") for k, v in sorted(man.get("stages", {}).items())}}
+
+
+def make_recipe(index: CatalogIndex, req: PlaylistRequest, track_ids: list[str]) -> dict:
+    """The JSON-serialisable recipe: request, cache version and the resulting track ids."""
+    return {"recipe_version": RECIPE_VERSION, "request": req.model_dump(mode="json"),
+            "cache": cache_version(index), "track_ids": list(track_ids)}
+
+
+def request_from_recipe(recipe: dict) -> PlaylistRequest:
+    """Rebuild the request a recipe was made from; ``ValueError`` says what is wrong."""
+    if not isinstance(recipe, dict) or "request" not in recipe:
+        raise ValueError("playlist recipe: expected a JSON object with a 'request' key "
+                         f"(as written by to_recipe_json). Got {type(recipe).__name__} "
+                         f"with keys {sorted(recipe) if isinstance(recipe, dict) else []}.")
+    version = recipe.get("recipe_version")
+    if version != RECIPE_VERSION:
+        raise ValueError(f"playlist recipe: recipe_version {version!r} is not supported; "
+                         f"this pipeline reads version {RECIPE_VERSION}.")
+    return PlaylistRequest.model_validate(recipe["request"])
+
+
+def recipe_mismatch(recipe: dict, index: CatalogIndex) -> list[str]:
+    """How the recipe's cache differs from ``index`` (empty: same cache, same playlist)."""
+    mine, theirs = cache_version(index), recipe.get("cache", {})
+    return [f"{k}: recipe has {theirs.get(k)!r}, cache at {index.cache_dir} has {mine[k]!r}"
+            for k in mine if theirs.get(k) != mine[k]]

@@ -228,3 +228,40 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     buf = io.StringIO()
     df.to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _aggregate(cache: str, mtime: float, module: str, fn: str, filters: tuple,
+               kwargs: tuple) -> pd.DataFrame:
+    import importlib
+
+    index = _load_index(cache, mtime)
+    from pipeline.trends import filter_tracks
+
+    tracks = filter_tracks(index.tracks, *filters)
+    return getattr(importlib.import_module(module), fn)(tracks, **dict(kwargs))
+
+
+def aggregate(fn: str, filters: tuple = (None, None, None), module: str = "pipeline.trends",
+              **kwargs: Any) -> pd.DataFrame:
+    """Run ``module.fn(filtered_tracks, **kwargs)`` once per build, filters and arguments.
+
+    ``filters`` is ``(year_range, genres, clusters)`` as tuples (hashable widget values).
+    """
+    cache, mtime = build_key()
+    return _aggregate(cache, mtime, module, fn, filters, tuple(sorted(kwargs.items())))
+
+
+def catalog_filters(index: Any, key: str) -> tuple:
+    """Sidebar filters for year range, genres and clusters; returns ``(years, genres, clusters)``."""
+    years = index.tracks["year"].dropna()
+    lo, hi = int(years.min()), int(years.max())
+    genres = sorted(index.tracks["genre"].dropna().astype(str).unique())
+    options = cluster_options(index, include_noise=True)
+    with st.sidebar:
+        st.subheader("Filters")
+        yr = st.slider("Release years", lo, hi, (lo, hi), key=f"{key}_years")
+        g = st.multiselect("Genres", genres, key=f"{key}_genres", placeholder="All genres")
+        c = st.multiselect("Clusters", list(options), format_func=options.get,
+                           key=f"{key}_clusters", placeholder="All clusters")
+    return (None if yr == (lo, hi) else tuple(yr)), tuple(g) or None, tuple(c) or None

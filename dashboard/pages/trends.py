@@ -1,0 +1,133 @@
+"""Trends (analysts): audio features and popularity over release years, by genre and cluster;
+cluster shares, distributions, correlations, keys and modes, popularity by (sub)genre.
+Every chart follows the sidebar filters and downloads as CSV (table) and PNG (toolbar)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # AppTest and `streamlit run` only add the script's folder
+    sys.path.insert(0, str(ROOT))
+
+import plotly.express as px  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from dashboard import common  # noqa: E402
+from pipeline.cluster_profile import cluster_label  # noqa: E402
+from pipeline.trends import TREND_FEATURES  # noqa: E402
+
+st.title("Trends")
+index = common.require_index()
+filters = common.catalog_filters(index, key="trends")
+names = common.cluster_names(index)
+n = len(common.aggregate("filter_tracks", filters, module="pipeline.trends"))
+st.caption(f"{n:,} of {len(index.tracks):,} tracks match the filters (sidebar).")
+if n == 0:
+    st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")
+    st.stop()
+
+t_time, t_share, t_dist, t_corr, t_key, t_pop = st.tabs(
+    ["Over time", "Cluster shares", "Distributions", "Correlations", "Key & mode", "Popularity"])
+
+with t_time:
+    c = st.columns([2, 2, 2, 1])
+    feature = c[0].selectbox("Feature", TREND_FEATURES, index=1, key="trend_feature")
+    by_label = c[1].selectbox("Split by", ["none", "genre", "cluster"], key="trend_by")
+    band = c[2].radio("Band", ["ci95", "iqr"], horizontal=True, key="trend_band",
+                      format_func={"ci95": "95% CI", "iqr": "IQR"}.get)
+    by = None if by_label == "none" else by_label
+    data = common.aggregate("feature_by_year", filters, feature=feature, by=by, band=band)
+    if by == "cluster":
+        data = data.assign(group=[cluster_label(int(g), names) for g in data["group"]])
+    fig = go.Figure()
+    colors = px.colors.qualitative.Dark24
+    for i, (group, d) in enumerate(data.groupby("group", sort=True)):
+        col = colors[i % len(colors)]
+        fig.add_scatter(x=list(d["year"]) + list(d["year"][::-1]),
+                        y=list(d["hi"]) + list(d["lo"][::-1]), fill="toself", line_width=0,
+                        fillcolor=col, opacity=0.18, hoverinfo="skip", showlegend=False,
+                        legendgroup=group)
+        fig.add_scatter(x=d["year"], y=d["mean"], mode="lines", name=str(group),
+                        line_color=col, legendgroup=group,
+                        customdata=d[["n"]], hovertemplate="%{x}: %{y:.3f} (n=%{customdata[0]})")
+    fig.update_layout(title=f"Mean {feature} by release year"
+                      + (f" and {by}" if by else "") + f" (band: {band.upper()})",
+                      xaxis_title="release year", yaxis_title=feature, height=430,
+                      showlegend=by is not None)
+    common.show_chart(fig, data, f"{feature}_by_year", "Years with fewer than 10 tracks are "
+                      "left out. Band: 95% confidence interval of the mean, or the middle half.")
+
+    st.markdown("**Several features on one scale**")
+    feats = st.multiselect("Features", TREND_FEATURES,
+                           default=["danceability", "energy", "acousticness", "valence"],
+                           key="trend_multi")
+    norm = common.aggregate("normalised_trends", filters, features=tuple(feats))
+    fig = px.line(norm, x="year", y="z", color="feature", height=380,
+                  title="Yearly mean in standard deviations from the filtered catalog's mean",
+                  labels={"z": "z-score", "year": "release year"})
+    common.show_chart(fig, norm, "normalised_trends")
+
+with t_share:
+    share = common.aggregate("cluster_share_by_year", filters)
+    share = share.assign(cluster_name=[cluster_label(int(c), names) for c in share["cluster"]])
+    fig = px.area(share.sort_values(["cluster", "year"]), x="year", y="share",
+                  color="cluster_name", height=520, title="Share of each year's tracks by cluster",
+                  labels={"cluster_name": "cluster", "year": "release year"},
+                  color_discrete_map={"unclustered": "#c8c8c8"},
+                  color_discrete_sequence=px.colors.qualitative.Dark24)
+    fig.update_layout(yaxis_tickformat=".0%", legend_font_size=10)
+    common.show_chart(fig, share, "cluster_share_by_year")
+
+with t_dist:
+    c = st.columns([2, 2, 2])
+    feature_d = c[0].selectbox("Feature", TREND_FEATURES, index=8, key="dist_feature")
+    by_d = c[1].selectbox("Group by", ["genre", "decade"], key="dist_by")
+    kind = c[2].radio("Chart", ["box", "violin", "histogram"], horizontal=True, key="dist_kind")
+    dist = common.aggregate("feature_distribution", filters, feature=feature_d, by=by_d,
+                            max_points=6000 if kind != "histogram" else 20000)
+    title = f"{feature_d} by {by_d}"
+    if kind == "histogram":
+        fig = px.histogram(dist, x=feature_d, color="group", barmode="overlay", opacity=0.55,
+                           nbins=50, title=title, height=430)
+    elif kind == "violin":
+        fig = px.violin(dist, x="group", y=feature_d, color="group", box=True, title=title,
+                        height=430)
+    else:
+        fig = px.box(dist, x="group", y=feature_d, color="group", title=title, height=430,
+                     points=False)
+    fig.update_layout(showlegend=kind == "histogram", xaxis_title=by_d if kind != "histogram"
+                      else feature_d)
+    common.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",
+                      "Box and violin use a random sample of at most 6,000 tracks.")
+
+with t_corr:
+    corr = common.aggregate("correlation_matrix", filters)
+    fig = px.imshow(corr, text_auto=".2f", color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
+                    title="Correlation between features (Pearson)", height=560, aspect="auto")
+    common.show_chart(fig, corr.reset_index(names="feature"), "feature_correlations")
+
+with t_key:
+    km = common.aggregate("key_mode_distribution", filters)
+    fig = px.bar(km, x="key_name", y="tracks", color="mode", barmode="group", height=420,
+                 title="Tracks by key and mode", labels={"key_name": "key"},
+                 color_discrete_map={"major": "#1f77b4", "minor": "#ff7f0e"},
+                 category_orders={"key_name": list(km.sort_values("key")["key_name"].unique())})
+    common.show_chart(fig, km, "key_mode_distribution")
+
+with t_pop:
+    level = st.radio("Level", ["genre", "subgenre"], horizontal=True, key="pop_level")
+    pop = common.aggregate("popularity_by_group", filters, by=level)
+    fig = go.Figure(go.Bar(x=pop["median"], y=pop["group"], orientation="h",
+                           error_x=dict(type="data", symmetric=False,
+                                        array=pop["q75"] - pop["median"],
+                                        arrayminus=pop["median"] - pop["q25"]),
+                           customdata=pop[["tracks", "mean"]],
+                           hovertemplate="%{y}: median %{x} (mean %{customdata[1]:.1f}, "
+                                         "%{customdata[0]} tracks)<extra></extra>"))
+    fig.update_layout(title=f"Popularity by {level}: median with the middle half",
+                      height=max(300, 22 * len(pop) + 80), yaxis_autorange="reversed",
+                      xaxis_title="popularity (0-100)")
+    common.show_chart(fig, pop, f"popularity_by_{level}",
+                      f"{level.capitalize()}s with at least 20 tracks.")

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1
 MAX_LENGTH = 1000
-DURATION_SLACK_MS = 60_000     # a duration target is met within one minute
 SEED_TAU, CLUSTER_TAU = 0.02, 0.25   # sampling temperatures: similarity / cluster probability
 OUTPUT_COLUMNS = ["track_id", "track_name", "artist", "album_name", "year", "genre", "cluster",
                   "energy", "tempo", "valence", "danceability", "popularity", "duration_ms",
@@ -123,15 +122,20 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
     _check_ids(index, req)
     tracks = index.tracks
     rng = np.random.default_rng(np.random.SeedSequence(req.seed))
-    budget = _Budget(req, tracks)
+    keys = _keys(tracks)
+    budget = po.Budget(req.length if req.target_minutes is None else MAX_LENGTH,
+                       None if req.target_minutes is None else req.target_minutes * 60_000,
+                       float(np.nanmedian(keys.dur)) if np.isfinite(keys.dur).any() else 2e5)
     queues, score, path_t = _sources(index, req, budget.estimate(), rng)
     pool = np.flatnonzero(score > -np.inf)
     allowed, removed = _filters(tracks, pool, req)
+    dropped: list[int] = []
     if req.ordering == "curve":
-        order, rule_counts = _select_by_curve(index, req, pool[allowed[pool]], score, budget, rng)
-        dropped: list[int] = []
+        order, rule_counts = _curve_playlist(index, req, pool[allowed[pool]], score, keys,
+                                             budget, removed)
     else:
-        chosen, rule_counts = _select_round_robin(tracks, req, queues, allowed, budget)
+        chosen, rule_counts = po.select_round_robin(queues, keys, allowed, req.max_per_artist,
+                                                    budget)
         order, dropped = _order(index, req, np.asarray(chosen, dtype=int), path_t)
     removed.update(rule_counts)
     removed["min_artist_gap"] = len(dropped)
@@ -139,6 +143,25 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
         removed["duplicate_id"] = len(req.track_ids) - len(set(req.track_ids))
     return _result(index, req, np.asarray(order, dtype=int), len(pool), removed,
                    time.perf_counter() - t0)
+
+
+def _keys(tracks: pd.DataFrame) -> po.TrackKeys:
+    artist = tracks["artist"].astype(str).str.strip().str.casefold().to_numpy()
+    return po.TrackKeys(artist=artist, song=tracks["song_group"].to_numpy(),
+                        dur=tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan))
+
+
+def _curve_playlist(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
+                    score: np.ndarray, keys: po.TrackKeys, budget: po.Budget,
+                    removed: dict[str, int]) -> tuple[list[int], dict[str, int]]:
+    """Curve ordering: candidates with a known feature value, matched to the curve."""
+    x = index.tracks[req.curve_feature].to_numpy(dtype=float, na_value=np.nan)[pool]
+    known = ~np.isnan(x)
+    removed["curve_feature_unknown"] = int((~known).sum())
+    rng = np.random.default_rng(np.random.SeedSequence([req.seed, 1]))
+    prior = 0.05 * (1 - np.clip(score[pool[known]], 0, 1)) + 1e-9 * rng.random(int(known.sum()))
+    return po.select_by_curve(pool[known], x[known], po.curve_targets(req.curve, budget.estimate()),
+                              prior, keys, req.max_per_artist, req.min_artist_gap, budget)
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -157,43 +180,6 @@ def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
                          f"valid ids are {sorted(known)} (-1 = unclustered).")
 
 
-class _Queue:
-    """Candidate rows in preference order; ``take`` returns the next acceptable one."""
-
-    def __init__(self, rows: np.ndarray):
-        self.rows, self.pos = rows.tolist(), 0
-
-    def take(self, accept: Callable[[int], bool]) -> int | None:
-        while self.pos < len(self.rows):
-            r = self.rows[self.pos]
-            self.pos += 1
-            if accept(r):
-                return r
-        return None
-
-
-class _PathQueue:
-    """A walk from A to B: step ``s`` takes the nearest acceptable track to point ``s``."""
-
-    def __init__(self, nbrs: np.ndarray):
-        self.nbrs, self.step = nbrs, 0
-        self.step_of: dict[int, float] = {}
-
-    def take(self, accept: Callable[[int], bool]) -> int | None:
-        while self.step < len(self.nbrs):
-            s, self.step = self.step, self.step + 1
-            r = next((int(r) for r in self.nbrs[s] if accept(int(r))), None)
-            if r is not None:
-                self.step_of[r] = s / max(len(self.nbrs) - 1, 1)
-                return r
-        return None
-
-
-def _gumbel_order(scores: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a weighted random order (weights exp(score / tau)). scores: (m,)."""
-    keys = scores / tau + rng.gumbel(size=len(scores))
-    return np.lexsort((np.arange(len(scores)), -keys))
-
 
 def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator
              ) -> tuple[list[Any], np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
@@ -205,14 +191,14 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
     if req.track_ids:
         rows = np.array([index.row(t) for t in dict.fromkeys(req.track_ids)])
         score[rows] = 1.0
-        queues.append(_Queue(rows[rng.permutation(len(rows))]))
+        queues.append(po.Queue(rows[rng.permutation(len(rows))]))
     if req.seed_track:
         i = index.row(req.seed_track)
         idx, sim = knn(emb[i:i + 1], emb, min(n, max(200, 8 * wanted)))
         idx, sim = idx[0][idx[0] != i], sim[0][idx[0] != i]
         score[idx] = np.maximum(score[idx], sim)
         score[i] = 1.0
-        queues.append(_Queue(np.concatenate([[i], idx[_gumbel_order(sim, SEED_TAU, rng)]])))
+        queues.append(po.Queue(np.concatenate([[i], idx[po.gumbel_order(sim, SEED_TAU, rng)]])))
     path_t = None
     if req.path:
         queue, path_t = _path_source(index, req.path, wanted, score)
@@ -221,12 +207,12 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
     for c in req.clusters:
         rows = np.flatnonzero(index.labels == c)
         score[rows] = np.maximum(score[rows], prob[rows])
-        queues.append(_Queue(rows[_gumbel_order(prob[rows], CLUSTER_TAU, rng)]))
+        queues.append(po.Queue(rows[po.gumbel_order(prob[rows], CLUSTER_TAU, rng)]))
     return queues, score, path_t
 
 
 def _path_source(index: CatalogIndex, path: tuple[str, str], wanted: int, score: np.ndarray
-                 ) -> tuple[_PathQueue, Callable[[np.ndarray], np.ndarray]]:
+                 ) -> tuple[po.PathQueue, Callable[[np.ndarray], np.ndarray]]:
     emb = index.embedding
     a, b = emb[index.row(path[0])], emb[index.row(path[1])]
     u = np.linspace(0, 1, max(wanted, 2))[:, None]
@@ -234,7 +220,7 @@ def _path_source(index: CatalogIndex, path: tuple[str, str], wanted: int, score:
     idx, sim = knn(points, emb, min(len(emb), 60))
     for r, s in zip(idx.ravel(), sim.ravel()):
         score[r] = max(score[r], float(s))
-    queue = _PathQueue(idx)
+    queue = po.PathQueue(idx)
     d = b - a
     denom = max(float(d @ d), 1e-12)
 
@@ -270,114 +256,6 @@ def _filters(tracks: pd.DataFrame, pool: np.ndarray, req: PlaylistRequest
     return ok, removed
 
 
-class _Budget:
-    """When a playlist is full: a track count, or a total duration within one minute."""
-
-    def __init__(self, req: PlaylistRequest, tracks: pd.DataFrame):
-        self.length = req.length if req.target_minutes is None else MAX_LENGTH
-        self.target = None if req.target_minutes is None else req.target_minutes * 60_000
-        self.median = float(np.nanmedian(tracks["duration_ms"].to_numpy(dtype=float,
-                                                                         na_value=np.nan)))
-        self.count, self.total = 0, 0.0
-
-    def estimate(self) -> int:
-        if self.target is None:
-            return self.length
-        return int(min(MAX_LENGTH, max(1, round(self.target / self.median))))
-
-    def fits(self, duration_ms: float) -> bool:
-        return self.target is None or self.total + duration_ms <= self.target + DURATION_SLACK_MS
-
-    def add(self, duration_ms: float) -> None:
-        self.count += 1
-        self.total += 0.0 if math.isnan(duration_ms) else duration_ms
-
-    def full(self) -> bool:
-        if self.target is not None and self.total >= self.target - DURATION_SLACK_MS:
-            return True
-        return self.count >= self.length
-
-
-def _keys(tracks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row artist key (case-folded), song group, duration in ms. Each (n,)."""
-    artist = tracks["artist"].astype(str).str.strip().str.casefold().to_numpy()
-    song = tracks["song_group"].to_numpy()
-    dur = tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
-    return artist, song, dur
-
-
-def _select_round_robin(tracks: pd.DataFrame, req: PlaylistRequest, queues: list[Any],
-                        allowed: np.ndarray, budget: _Budget) -> tuple[list[int], dict[str, int]]:
-    """Take one acceptable track from each source in turn until the budget is full."""
-    artist, song, dur = _keys(tracks)
-    chosen: list[int] = []
-    used, songs, per_artist, reasons = set(), set(), {}, {}
-
-    def accept(r: int) -> bool:
-        if not allowed[r] or r in used:
-            return False
-        if song[r] in songs:
-            reasons.setdefault(r, "same_song")
-            return False
-        if per_artist.get(artist[r], 0) >= req.max_per_artist:
-            reasons.setdefault(r, "max_per_artist")
-            return False
-        return budget.fits(dur[r])
-
-    active = list(queues)
-    while active and not budget.full():
-        for q in list(active):
-            r = q.take(accept)
-            if r is None:
-                active.remove(q)
-                continue
-            chosen.append(r)
-            used.add(r)
-            songs.add(song[r])
-            per_artist[artist[r]] = per_artist.get(artist[r], 0) + 1
-            budget.add(dur[r])
-            if budget.full():
-                break
-    vals = list(reasons.values())
-    return chosen, {k: vals.count(k) for k in ("same_song", "max_per_artist")}
-
-
-def _select_by_curve(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
-                     score: np.ndarray, budget: _Budget, rng: np.random.Generator
-                     ) -> tuple[list[int], dict[str, int]]:
-    """Curve ordering picks as it goes: at each position the candidate whose feature is
-    closest to the curve's target there (relevance breaks near-ties), all rules applied."""
-    artist, song, dur = _keys(index.tracks)
-    x = index.tracks[req.curve_feature].to_numpy(dtype=float, na_value=np.nan)[pool]
-    known = ~np.isnan(x)
-    pool, x = pool[known], x[known]
-    targets = po.curve_targets(req.curve, budget.estimate())
-    scale = max(float(np.ptp(targets)), float(np.ptp(x)) if len(x) else 0.0, 1e-9)
-    base = 0.05 * (1 - np.clip(score[pool], 0, 1)) + 1e-9 * rng.random(len(pool))
-    a_codes, a_uni = pd.factorize(artist[pool])
-    s_codes, _ = pd.factorize(song[pool])
-    used, song_used = np.zeros(len(pool), bool), np.zeros(s_codes.max() + 1 if len(pool) else 0, bool)
-    per_artist = np.zeros(len(a_uni), int)
-    order: list[int] = []
-    for tau in targets:
-        recent = a_codes[order[-req.min_artist_gap:]] if req.min_artist_gap and order else []
-        ok = ~used & ~song_used[s_codes] & (per_artist[a_codes] < req.max_per_artist)
-        ok &= ~np.isin(a_codes, recent) & np.array([budget.fits(d) for d in dur[pool]])
-        if not ok.any() or budget.full():
-            break
-        j = int(np.argmin(np.where(ok, np.abs(x - tau) / scale + base, np.inf)))
-        order.append(j)
-        used[j], song_used[s_codes[j]] = True, True
-        per_artist[a_codes[j]] += 1
-        budget.add(dur[pool][j])
-    rest = ~used
-    counts = {"curve_feature_unknown": int((~known).sum()),
-              "same_song": int((rest & song_used[s_codes]).sum()),
-              "max_per_artist": int((rest & ~song_used[s_codes]
-                                     & (per_artist[a_codes] >= req.max_per_artist)).sum())}
-    return pool[order].tolist(), counts
-
-
 # --- ordering and result ---------------------------------------------------------------
 
 def _order(index: CatalogIndex, req: PlaylistRequest, chosen: np.ndarray,
@@ -385,8 +263,7 @@ def _order(index: CatalogIndex, req: PlaylistRequest, chosen: np.ndarray,
     """Order the chosen rows; returns (ordered rows, rows dropped by the artist gap)."""
     if len(chosen) == 0:
         return [], []
-    artist, _, _ = _keys(index.tracks)
-    artists, emb = artist[chosen], index.embedding[chosen]
+    artists, emb = _keys(index.tracks).artist[chosen], index.embedding[chosen]
     col = {"tempo": "tempo", "energy_arc": "energy"}.get(req.ordering)
     values = (index.tracks[col].to_numpy(dtype=float, na_value=np.nan)[chosen]
               if col else None)
@@ -431,7 +308,7 @@ def _result(index: CatalogIndex, req: PlaylistRequest, rows: np.ndarray, n_candi
 
 def _notes(req: PlaylistRequest, delivered: int, minutes: float, candidates: int,
            removed: dict[str, int]) -> list[str]:
-    short = (minutes < req.target_minutes - DURATION_SLACK_MS / 60_000
+    short = (minutes < req.target_minutes - po.DURATION_SLACK_MS / 60_000
              if req.target_minutes is not None else delivered < req.length)
     if not short:
         return []

@@ -1,19 +1,22 @@
-"""Playlist ordering: smooth chains, energy arcs, tempo ramps, user curves, artist gaps.
+"""Playlist selection and ordering: rule-checked picking, smooth chains, arcs, curves.
 
-Pure functions over small arrays for the tracks already chosen for a playlist; no catalog
-access here (see :mod:`pipeline.playlist`). Indices are positions in the chosen set
-``0..m-1``; every function returns an *order* (a list of those indices, first track first).
+Array-level helpers for :mod:`pipeline.playlist`; no catalog or request objects here.
+Selection works on catalog row numbers; ordering functions work on positions ``0..m-1``
+in the chosen set and return an *order* (a list of those indices, first track first).
 
 The artist-gap rule is "at least ``gap`` other tracks between two tracks by the same
 artist": a track may be placed only if its artist is not among the last ``gap`` placed.
 """
 from __future__ import annotations
 
-from typing import Callable
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import numpy as np
 
 ARC_START, ARC_PEAK_AT, ARC_END = 0.15, 0.65, 0.35   # energy-arc shape (relative levels)
+DURATION_SLACK_MS = 60_000     # a duration target is met within one minute
 
 
 def arc_shape(m: int) -> np.ndarray:
@@ -154,3 +157,176 @@ def smoothness(emb: np.ndarray) -> float:
     """
     t = transition_similarities(emb)[1:]
     return float(t.mean()) if len(t) else float("nan")
+
+
+# --- selection -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrackKeys:
+    """Per catalog row: ``artist`` key (case-folded), ``song`` group, ``dur`` in ms. (n,)."""
+
+    artist: np.ndarray
+    song: np.ndarray
+    dur: np.ndarray
+
+
+class Budget:
+    """When a playlist is full: ``length`` tracks, or a total within a minute of ``target_ms``.
+
+    With a duration target ``length`` is only a safety cap.
+    """
+
+    def __init__(self, length: int, target_ms: float | None, median_ms: float):
+        self.length, self.target, self.median = length, target_ms, median_ms
+        self.count, self.total = 0, 0.0
+
+    def estimate(self) -> int:
+        """Expected number of tracks (for a duration: target / median track duration)."""
+        if self.target is None:
+            return self.length
+        return int(min(self.length, max(1, round(self.target / self.median))))
+
+    def fits(self, duration_ms: float) -> bool:
+        return self.target is None or self.total + duration_ms <= self.target + DURATION_SLACK_MS
+
+    def add(self, duration_ms: float) -> None:
+        self.count += 1
+        self.total += 0.0 if math.isnan(duration_ms) else duration_ms
+
+    def full(self) -> bool:
+        if self.target is not None and self.total >= self.target - DURATION_SLACK_MS:
+            return True
+        return self.count >= self.length
+
+
+class Source(Protocol):
+    def take(self, accept: Callable[[int], bool]) -> int | None: ...
+
+
+class Queue:
+    """Candidate rows in preference order; ``take`` returns the next acceptable one."""
+
+    def __init__(self, rows: np.ndarray):
+        self.rows, self.pos = [int(r) for r in rows], 0
+
+    def take(self, accept: Callable[[int], bool]) -> int | None:
+        while self.pos < len(self.rows):
+            r = self.rows[self.pos]
+            self.pos += 1
+            if accept(r):
+                return r
+        return None
+
+
+class PathQueue:
+    """A walk from A to B: step ``s`` takes the nearest acceptable track to point ``s``.
+
+    Args:
+        nbrs: (n_steps, k) catalog rows nearest to each interpolated point, best first.
+    """
+
+    def __init__(self, nbrs: np.ndarray):
+        self.nbrs, self.step = nbrs, 0
+        self.step_of: dict[int, float] = {}     # row -> position 0..1 on the path
+
+    def take(self, accept: Callable[[int], bool]) -> int | None:
+        while self.step < len(self.nbrs):
+            s, self.step = self.step, self.step + 1
+            r = next((int(r) for r in self.nbrs[s] if accept(int(r))), None)
+            if r is not None:
+                self.step_of[r] = s / max(len(self.nbrs) - 1, 1)
+                return r
+        return None
+
+
+def gumbel_order(scores: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:
+    """A seeded weighted random order, weights exp(score / tau). scores: (m,) -> (m,)."""
+    keys = scores / tau + rng.gumbel(size=len(scores))
+    return np.lexsort((np.arange(len(scores)), -keys))
+
+
+def select_round_robin(queues: list[Source], keys: TrackKeys, allowed: np.ndarray,
+                       max_per_artist: int, budget: Budget) -> tuple[list[int], dict[str, int]]:
+    """Take one acceptable row from each source in turn until the budget is full.
+
+    Args:
+        queues: candidate sources; allowed: (n,) rows passing every filter.
+    Returns:
+        (chosen rows, counts of candidates refused by "same_song" / "max_per_artist").
+    """
+    chosen: list[int] = []
+    used, songs, per_artist, refused = set(), set(), {}, {}
+
+    def accept(r: int) -> bool:
+        if not allowed[r] or r in used:
+            return False
+        if keys.song[r] in songs:
+            refused.setdefault(r, "same_song")
+            return False
+        if per_artist.get(keys.artist[r], 0) >= max_per_artist:
+            refused.setdefault(r, "max_per_artist")
+            return False
+        return budget.fits(keys.dur[r])
+
+    active = list(queues)
+    while active and not budget.full():
+        for q in list(active):
+            r = q.take(accept)
+            if r is None:
+                active.remove(q)
+                continue
+            chosen.append(r)
+            used.add(r)
+            songs.add(keys.song[r])
+            per_artist[keys.artist[r]] = per_artist.get(keys.artist[r], 0) + 1
+            budget.add(keys.dur[r])
+            if budget.full():
+                break
+    vals = list(refused.values())
+    return chosen, {k: vals.count(k) for k in ("same_song", "max_per_artist")}
+
+
+def select_by_curve(pool: np.ndarray, x: np.ndarray, targets: np.ndarray, prior: np.ndarray,
+                    keys: TrackKeys, max_per_artist: int, gap: int, budget: Budget
+                    ) -> tuple[list[int], dict[str, int]]:
+    """Pick and order at once: each position takes the rule-abiding candidate whose
+    feature is closest to that position's target.
+
+    Args:
+        pool: (p,) catalog rows passing the filters; x: (p,) their feature values (no NaN).
+        targets: (m,) target value per position; prior: (p,) small cost added to break
+            near-ties in favour of relevant candidates.
+    Returns:
+        (rows in playlist order, counts of leftover candidates blocked by each rule).
+    """
+    a_codes, a_uni = _factorize(keys.artist[pool])
+    s_codes, s_uni = _factorize(keys.song[pool])
+    dur = keys.dur[pool]
+    scale = max(float(np.ptp(targets)), float(np.ptp(x)) if len(x) else 0.0, 1e-9)
+    used, song_used = np.zeros(len(pool), bool), np.zeros(len(s_uni), bool)
+    per_artist = np.zeros(len(a_uni), int)
+    order: list[int] = []
+    for tau in targets:
+        if budget.full():
+            break
+        recent = a_codes[order[-gap:]] if gap and order else []
+        ok = ~used & ~song_used[s_codes] & (per_artist[a_codes] < max_per_artist)
+        ok &= ~np.isin(a_codes, recent)
+        if budget.target is not None:
+            ok &= budget.total + np.nan_to_num(dur) <= budget.target + DURATION_SLACK_MS
+        if not ok.any():
+            break
+        j = int(np.argmin(np.where(ok, np.abs(x - tau) / scale + prior, np.inf)))
+        order.append(j)
+        used[j], song_used[s_codes[j]] = True, True
+        per_artist[a_codes[j]] += 1
+        budget.add(dur[j])
+    blocked_song = ~used & song_used[s_codes]
+    blocked_artist = ~used & ~blocked_song & (per_artist[a_codes] >= max_per_artist)
+    return pool[order].tolist(), {"same_song": int(blocked_song.sum()),
+                                  "max_per_artist": int(blocked_artist.sum())}
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uni, codes = np.unique(values, return_inverse=True)
+    return codes.reshape(-1), uni

@@ -167,18 +167,21 @@ def _curve_playlist(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
 # --- sources ---------------------------------------------------------------------------
 
 def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
+    """``ValueError`` naming every unknown track id and cluster id in the request."""
     ids = list(req.track_ids) + ([req.seed_track] if req.seed_track else []) + list(req.path or ())
     unknown = sorted({t for t in ids if t not in index._row})
-    if unknown:
-        raise ValueError(f"{len(unknown)} track id(s) are not in the catalog at "
-                         f"{index.cache_dir}: {', '.join(map(repr, unknown[:10]))}"
-                         f"{' ...' if len(unknown) > 10 else ''}")
     known = set(np.unique(index.labels).tolist())
     bad = sorted(set(req.clusters) - known)
+    problems = []
+    if unknown:
+        problems.append(f"{len(unknown)} track id(s) are not in the catalog: "
+                        f"{', '.join(map(repr, unknown[:10]))}{' ...' if len(unknown) > 10 else ''}")
     if bad:
-        raise ValueError(f"cluster id(s) {bad} do not exist in the catalog at {index.cache_dir}; "
-                         f"valid ids are {sorted(known)} (-1 = unclustered).")
-
+        problems.append(f"cluster id(s) {bad} do not exist; valid ids are {sorted(known)} "
+                        "(-1 = unclustered)")
+    if problems:
+        raise ValueError(f"playlist request on the cache at {index.cache_dir}: "
+                         + "; ".join(problems) + ".")
 
 
 def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator
@@ -292,8 +295,8 @@ def _result(index: CatalogIndex, req: PlaylistRequest, rows: np.ndarray, n_candi
     out["transition_similarity"] = po.transition_similarities(emb)
     smooth = po.smoothness(emb)
     minutes = float(np.nansum(out["duration_ms"].to_numpy(dtype=float, na_value=np.nan))) / 60_000
-    requested = ({"minutes": req.target_minutes} if req.target_minutes is not None
-                 else {"tracks": req.length})
+    requested = (f"{req.target_minutes:g} minutes" if req.target_minutes is not None
+                 else f"{req.length} tracks")
     report = {"candidates": n_candidates, "removed_by": {k: v for k, v in removed.items()},
               "requested": requested, "delivered": len(rows),
               "delivered_minutes": round(minutes, 2),

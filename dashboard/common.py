@@ -265,3 +265,44 @@ def catalog_filters(index: Any, key: str) -> tuple:
         c = st.multiselect("Clusters", list(options), format_func=options.get,
                            key=f"{key}_clusters", placeholder="All clusters")
     return (None if yr == (lo, hi) else tuple(yr)), tuple(g) or None, tuple(c) or None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _search_rows(cache: str, mtime: float, query: str, limit: int) -> list[int]:
+    t = _load_index(cache, mtime).tracks
+    q = query.strip().lower()
+    hit = (t["track_name"].astype(str).str.lower().str.contains(q, regex=False)
+           | t["artist"].astype(str).str.lower().str.contains(q, regex=False)).to_numpy()
+    rows = hit.nonzero()[0]
+    order = (-t["popularity"].fillna(0).to_numpy()[rows]).argsort(kind="stable")
+    return rows[order][:limit].tolist()
+
+
+def search_rows(query: str, limit: int = 300) -> list[int]:
+    """Rows whose title or artist contains ``query`` (case-insensitive), most popular first."""
+    if not query.strip():
+        return []
+    cache, mtime = build_key()
+    return _search_rows(cache, mtime, query, limit)
+
+
+def track_label(index: Any, track_id: str) -> str:
+    """"Title — Artist (year)" for a track id."""
+    r = index.tracks.iloc[index.row(track_id)]
+    year = "" if pd.isna(r["year"]) else f" ({int(r['year'])})"
+    return f"{r['track_name']} — {r['artist']}{year}"
+
+
+def track_picker(index: Any, label: str, key: str, default: str | None = None) -> str | None:
+    """Search box + choice of matching tracks; returns the chosen track id (or ``default``)."""
+    query = st.text_input(label, key=f"{key}_q", placeholder="type a title or an artist")
+    rows = search_rows(query, limit=50)
+    ids = index.tracks["track_id"].iloc[rows].tolist()
+    if default and default not in ids and default in index._row:
+        ids = [default] + ids
+    if not ids:
+        if query.strip():
+            st.caption(f"No track or artist matches “{query}”.")
+        return None
+    return st.selectbox("Track", ids, key=f"{key}_pick", label_visibility="collapsed",
+                        format_func=lambda t: track_label(index, t))

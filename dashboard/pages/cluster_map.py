@@ -47,18 +47,6 @@ def map_data(cache: str, mtime: float) -> pd.DataFrame:
     return df
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def search_rows(cache: str, mtime: float, query: str, limit: int = 300) -> np.ndarray:
-    """Rows whose title or artist contains ``query`` (case-insensitive), most popular first."""
-    t = common._load_index(cache, mtime).tracks
-    q = query.strip().lower()
-    hit = (t["track_name"].astype(str).str.lower().str.contains(q, regex=False)
-           | t["artist"].astype(str).str.lower().str.contains(q, regex=False)).to_numpy()
-    rows = np.flatnonzero(hit)
-    order = np.argsort(-t["popularity"].fillna(0).to_numpy()[rows], kind="stable")
-    return rows[order][:limit]
-
-
 def _trace(d: pd.DataFrame, name: str, **marker) -> go.Scattergl:
     custom = np.column_stack([d.index.to_numpy(), d["energy"], d["tempo"], d["valence"],
                               d["danceability"], d["popularity"]]).astype("float32")
@@ -139,7 +127,7 @@ show_noise = c[2].toggle("Show unclustered tracks", value=True, key="map_noise",
                          help="Tracks HDBSCAN put in no cluster (label -1).")
 
 fig = make_figure(df, color, show_noise)
-hits = search_rows(cache, mtime, query) if query.strip() else np.array([], dtype=int)
+hits = np.asarray(common.search_rows(query), dtype=int)
 if query.strip():
     if len(hits):
         add_highlight(fig, df, hits)

@@ -22,6 +22,7 @@ XSPF_NS = "http://xspf.org/ns/0/"
 DEFAULT_TITLE = "Catalog Explorer playlist"
 _SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 _SPOTIFY_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def spotify_id(track_id: object, uri: object = None) -> str | None:
@@ -60,6 +61,11 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
+def _xml(s: str) -> str:
+    """Text XML 1.0 can hold: control characters and lone surrogates removed."""
+    return _XML_INVALID.sub("", s)
+
+
 def to_csv(result: PlaylistResult, title: str | None = None) -> str:
     """The playlist table (every column of ``result.tracks``) as CSV text."""
     buf = io.StringIO()
@@ -87,7 +93,7 @@ def to_xspf(result: PlaylistResult, title: str | None = None) -> str:
     duration (ms), location (Spotify URL) and identifier (Spotify URI) when known."""
     ET.register_namespace("", XSPF_NS)
     root = ET.Element(f"{{{XSPF_NS}}}playlist", {"version": "1"})
-    ET.SubElement(root, f"{{{XSPF_NS}}}title").text = title or DEFAULT_TITLE
+    ET.SubElement(root, f"{{{XSPF_NS}}}title").text = _xml(title or DEFAULT_TITLE)
     tl = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
     for r in _rows(result):
         t = ET.SubElement(tl, f"{{{XSPF_NS}}}track")
@@ -95,10 +101,10 @@ def to_xspf(result: PlaylistResult, title: str | None = None) -> str:
             ET.SubElement(t, f"{{{XSPF_NS}}}location").text = \
                 f"https://open.spotify.com/track/{r['sid']}"
             ET.SubElement(t, f"{{{XSPF_NS}}}identifier").text = f"spotify:track:{r['sid']}"
-        ET.SubElement(t, f"{{{XSPF_NS}}}title").text = r["title"]
-        ET.SubElement(t, f"{{{XSPF_NS}}}creator").text = r["artist"]
+        ET.SubElement(t, f"{{{XSPF_NS}}}title").text = _xml(r["title"])
+        ET.SubElement(t, f"{{{XSPF_NS}}}creator").text = _xml(r["artist"])
         if r["album"]:
-            ET.SubElement(t, f"{{{XSPF_NS}}}album").text = r["album"]
+            ET.SubElement(t, f"{{{XSPF_NS}}}album").text = _xml(r["album"])
         if r["ms"] is not None:
             ET.SubElement(t, f"{{{XSPF_NS}}}duration").text = str(r["ms"])
     ET.indent(root)

@@ -204,7 +204,8 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
         queues.append(po.Queue(np.concatenate([[i], idx[po.gumbel_order(sim, SEED_TAU, rng)]])))
     path_t = None
     if req.path:
-        queue, path_t = _path_source(index, req.path, wanted, score)
+        n_sources = len(req.clusters) + sum(map(bool, (req.track_ids, req.seed_track, req.path)))
+        queue, path_t = _path_source(index, req.path, math.ceil(wanted / n_sources), score)
         queues.append(queue)
     prob = np.nan_to_num(index.tracks["cluster_probability"].to_numpy(dtype=float), nan=0.0)
     for c in req.clusters:
@@ -214,16 +215,20 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
     return queues, score, path_t
 
 
-def _path_source(index: CatalogIndex, path: tuple[str, str], wanted: int, score: np.ndarray
+def _path_source(index: CatalogIndex, path: tuple[str, str], steps: int, score: np.ndarray
                  ) -> tuple[po.PathQueue, Callable[[np.ndarray], np.ndarray]]:
-    emb = index.embedding
-    a, b = emb[index.row(path[0])], emb[index.row(path[1])]
-    u = np.linspace(0, 1, max(wanted, 2))[:, None]
+    """A walk of ``steps`` points from A to B (A and B reserved for the ends)."""
+    emb, ra, rb = index.embedding, index.row(path[0]), index.row(path[1])
+    a, b = emb[ra], emb[rb]
+    u = np.linspace(0, 1, max(steps, 2))[:, None]
     points = (1 - u) * a + u * b                                   # (steps, d), unit-ised in knn
     idx, sim = knn(points, emb, min(len(emb), 60))
     for r, s in zip(idx.ravel(), sim.ravel()):
         score[r] = max(score[r], float(s))
-    queue = po.PathQueue(idx)
+    ends = {ra, rb}
+    lists = [[r for r in row if r not in ends] for row in idx.tolist()]
+    lists[0], lists[-1] = [ra] + lists[0], [rb] + lists[-1]
+    queue = po.PathQueue(lists)
     d = b - a
     denom = max(float(d @ d), 1e-12)
 

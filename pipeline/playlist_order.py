@@ -221,13 +221,17 @@ class Queue:
 class PathQueue:
     """A walk from A to B: step ``s`` takes the nearest acceptable track to point ``s``.
 
+    After the last step it keeps offering the walk's other candidates (in step order),
+    so a path can still fill a playlist when the other sources run dry.
+
     Args:
-        nbrs: (n_steps, k) catalog rows nearest to each interpolated point, best first.
+        nbrs: per step, the catalog rows nearest to that interpolated point, best first.
     """
 
-    def __init__(self, nbrs: np.ndarray):
+    def __init__(self, nbrs: list[list[int]]):
         self.nbrs, self.step = nbrs, 0
         self.step_of: dict[int, float] = {}     # row -> position 0..1 on the path
+        self.rest = Queue(np.array([r for row in nbrs for r in row], dtype=int))
 
     def take(self, accept: Callable[[int], bool]) -> int | None:
         while self.step < len(self.nbrs):
@@ -236,7 +240,7 @@ class PathQueue:
             if r is not None:
                 self.step_of[r] = s / max(len(self.nbrs) - 1, 1)
                 return r
-        return None
+        return self.rest.take(accept)
 
 
 def gumbel_order(scores: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Catalog Explorer dashboard (Streamlit pages over pipeline/ modules)."""

@@ -396,11 +396,21 @@ def test_place_with_gap_keeps_order_and_gap(artists: list[str], gap: int) -> Non
 
 # --- real catalog ----------------------------------------------------------------------
 
-@pytest.mark.skipif(not (REAL_CACHE / "metrics.json").exists(), reason="no built cache at ./cache")
-def test_real_cache_two_clusters() -> None:
+def load_real_cache_or_skip() -> CatalogIndex:
+    """The project's built cache at ./cache; skip when it is absent or mid-rebuild."""
     import pipeline
+    from pipeline.errors import CacheError
 
-    idx = pipeline.load(REAL_CACHE)
+    if not (REAL_CACHE / "metrics.json").exists():
+        pytest.skip(f"no built cache at {REAL_CACHE}")
+    try:
+        return pipeline.load(REAL_CACHE)
+    except CacheError as exc:
+        pytest.skip(f"cache at {REAL_CACHE} is incomplete: {exc}")
+
+
+def test_real_cache_two_clusters() -> None:
+    idx = load_real_cache_or_skip()
     clusters = tuple(int(c) for c in pd.Series(idx.labels[idx.labels >= 0]).value_counts().index[:2])
     req = PlaylistRequest(clusters=clusters, length=25, ordering="smooth", seed=42)
     res = generate_playlist(idx, req)

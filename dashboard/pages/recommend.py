@@ -16,8 +16,11 @@ from dashboard import common  # noqa: E402
 
 MODES = {"hybrid": "Hybrid (content + playlists)", "content": "Sound only (content)",
          "by_genre": "Same genre, most similar"}
-STEER = {"energy": (0.0, 1.0, 0.05), "valence": (0.0, 1.0, 0.05), "danceability": (0.0, 1.0, 0.05),
+STEER = {"energy": (0.0, 1.0, 0.05), "valence": (0.0, 1.0, 0.05),
+         "danceability": (0.0, 1.0, 0.05), "acousticness": (0.0, 1.0, 0.05),
          "tempo": (50.0, 220.0, 1.0), "popularity": (0.0, 100.0, 1.0)}
+COMPARE = ["hybrid", "content", "by_genre", "embedding_knn", "cosine_raw", "cooccurrence",
+           "popularity"]
 PLAY = "rec_play_track"
 
 
@@ -33,8 +36,8 @@ def _recommend(cache: str, mtime: float, seed: str, k: int, mode: str, steer: tu
 
 
 @st.cache_data(show_spinner="Running every method…", max_entries=16)
-def _compare(cache: str, mtime: float, seed: str, k: int) -> dict:
-    return common._load_recommender(cache, mtime).compare(seed, k=k)
+def _compare(cache: str, mtime: float, seed: str, k: int, methods: tuple) -> dict:
+    return common._load_recommender(cache, mtime).compare(seed, k=k, methods=methods)
 
 
 def _steering(index, seed: str) -> tuple:
@@ -124,17 +127,26 @@ with tab_rec:
     common.download_table(recs, f"recommendations_{seed}", key="rec_dl")
 
 with tab_cmp:
-    kc = st.slider("Per method", 5, 20, 10, key="rec_cmp_k")
+    c = st.columns([3, 1])
+    methods = c[0].multiselect("Methods", COMPARE, default=COMPARE[:3], key="rec_cmp_methods",
+                               help="hybrid = learned ranker over content and playlist "
+                                    "signals; content = sound only; by_genre = same genre; "
+                                    "embedding_knn / cosine_raw = nearest neighbours in the "
+                                    "embedding / raw features; cooccurrence = shared playlists.")
+    kc = c[1].slider("Per method", 5, 20, 10, key="rec_cmp_k")
     try:
-        results = _compare(cache, mtime, seed, kc)
+        results = _compare(cache, mtime, seed, kc, tuple(methods)) if methods else {}
     except (KeyError, ValueError) as exc:
         st.error(f"Could not compare methods: {exc}")
         results = {}
-    cols = st.columns(max(len(results), 1))
-    for col, (name, df) in zip(cols, results.items()):
-        col.markdown(f"**{name}**")
-        show = [c for c in ("track_name", "artist", "year", "score") if c in df]
-        col.dataframe(df[show], hide_index=True, width="stretch", height=390)
+    items = list(results.items())
+    for start in range(0, len(items), 3):
+        cols = st.columns(3)
+        for col, (name, df) in zip(cols, items[start:start + 3]):
+            col.markdown(f"**{name}**")
+            show = [c for c in ("track_name", "artist", "year", "score") if c in df]
+            col.dataframe(df[show], hide_index=True, width="stretch", height=390,
+                          column_config={"score": st.column_config.NumberColumn(format="%.2f")})
     if results:
         both = pd.concat([d.assign(method=n) for n, d in results.items()], ignore_index=True)
         common.download_table(both, f"methods_{seed}", key="rec_cmp_dl")

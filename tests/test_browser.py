@@ -1,0 +1,129 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright).
+
+Starts ``streamlit run dashboard/streamlit_app.py`` on the real default catalog's cache,
+opens every page, checks that no exception is shown, searches on the map and on the
+recommendations page, carries the map selection to the playlist builder through the
+sidebar (session state), builds a playlist and downloads its M3U8 export. Screenshots go
+to ``test-artifacts/screenshots/`` (and to ``docs/screenshots/`` with UPDATE_SCREENSHOTS=1).
+
+Without /usr/bin/chromium the test is skipped, except in CI (CI=true), where it fails.
+Set DASHBOARD_BROWSER_CACHE to use an already built cache instead of ``real_cache``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.dashboard_bench import (CHROMIUM, PAGES, app_server, chromium, goto_nav, search,
+                                   wait_idle, wait_page)
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+DOCS = ROOT / "docs" / "screenshots"
+MAX_PNG_BYTES = 300_000
+
+
+@pytest.fixture(scope="module")
+def browser_cache(request) -> Path:
+    if not CHROMIUM.exists():
+        message = (f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) "
+                   "to run the real-browser test")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    override = os.environ.get("DASHBOARD_BROWSER_CACHE")
+    return Path(override) if override else request.getfixturevalue("real_cache")
+
+
+def _shot(page, name: str) -> None:
+    """Save a screenshot as a test artifact (and a compact copy in docs/ when asked)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        _compact_png(path, DOCS / f"{name}.png")
+
+
+def _compact_png(src: Path, dest: Path) -> None:
+    from PIL import Image
+
+    img = Image.open(src).convert("RGB")
+    for width, colors in ((1440, 256), (1200, 128), (1000, 64)):
+        small = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+        buf = io.BytesIO()
+        small.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(
+            buf, format="PNG", optimize=True)
+        if buf.tell() <= MAX_PNG_BYTES:
+            break
+    dest.write_bytes(buf.getvalue())
+
+
+def _assert_clean(page, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, \
+        f"{where}: the page shows an exception"
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body, f"{where}: the page shows a traceback"
+
+
+def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("CATALOG_FEEDBACK_URL", f"sqlite:///{tmp_path / 'feedback.sqlite'}")
+    log = tmp_path / "streamlit.log"
+    with app_server(browser_cache, log_path=log) as base, chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000},
+                                  accept_downloads=True)
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        # Every page by URL, as a user with a bookmark would.
+        for path, title, ready in PAGES:
+            page.goto(f"{base}/{path}")
+            wait_page(page, title, ready)
+            _assert_clean(page, title)
+            _shot(page, path or "overview")
+
+        # Map: colour by genre, search an artist, keep the hits as the selection.
+        goto_nav(page, "Cluster map")
+        wait_page(page, "Cluster map", ".js-plotly-plot")
+        search(page, "Search a track or artist", "Queen")
+        page.get_by_text("tracks match").first.wait_for()
+        wait_idle(page)
+        _assert_clean(page, "map search")
+        _shot(page, "map_search")
+        page.get_by_role("button", name="Use the search results as the map selection").click()
+        page.get_by_text("Selection (").filter(has_not_text="(0 tracks)").first.wait_for()
+        wait_idle(page)
+
+        # Playlist builder: the map selection survived the move; build and export M3U8.
+        goto_nav(page, "Playlist builder")
+        wait_page(page, "Playlist builder", "text=Build playlist")
+        assert page.get_by_text("Map selection (0 tracks)").count() == 0
+        page.get_by_role("button", name="Build playlist").click()
+        page.get_by_role("heading", name="Export").wait_for()
+        wait_idle(page)
+        _assert_clean(page, "playlist")
+        _shot(page, "playlist_built")
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_role("button", name="M3U8").click()
+        m3u = Path(dl.value.path()).read_text(encoding="utf-8")
+        assert m3u.startswith("#EXTM3U")
+        assert "#EXTINF:" in m3u and "https://open.spotify.com/track/" in m3u
+
+        # Recommendations: fuzzy search, then results with reasons.
+        goto_nav(page, "Recommendations")
+        wait_page(page, "Recommendations", "text=Search a track or artist")
+        search(page, "Search a track or artist", "bohemian rapsody")
+        page.get_by_text("Because you picked").first.wait_for()
+        page.get_by_role("button", name="👍").first.wait_for()
+        wait_idle(page)
+        _assert_clean(page, "recommendations")
+        _shot(page, "recommend_results")
+        ctx.close()
+    assert not [e for e in errors if "spotify" not in e.lower()], errors
+    shutil.copy(log, ARTIFACTS / "streamlit.log")

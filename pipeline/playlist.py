@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1
 MAX_LENGTH = 1000
+GAP_RETRIES = 2                # re-selections when the artist gap drops tracks
 SEED_TAU, CLUSTER_TAU = 0.02, 0.25   # sampling temperatures: similarity / cluster probability
 OUTPUT_COLUMNS = ["track_id", "track_name", "artist", "album_name", "year", "genre", "cluster",
                   "energy", "tempo", "valence", "danceability", "popularity", "duration_ms",
@@ -121,22 +122,19 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
     t0 = time.perf_counter()
     _check_ids(index, req)
     tracks = index.tracks
-    rng = np.random.default_rng(np.random.SeedSequence(req.seed))
-    keys = _keys(tracks)
-    budget = po.Budget(req.length if req.target_minutes is None else MAX_LENGTH,
-                       None if req.target_minutes is None else req.target_minutes * 60_000,
-                       float(np.nanmedian(keys.dur)) if np.isfinite(keys.dur).any() else 2e5)
-    queues, score, path_t = _sources(index, req, budget.estimate(), rng)
+    dur = tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
+    wanted = _budget(req, dur).estimate()
+    queues, score, path_t = _sources(index, req, wanted, _rng(req))
     pool = np.flatnonzero(score > -np.inf)
+    keys = _keys(tracks, pool, dur)
     allowed, removed = _filters(tracks, pool, req)
-    dropped: list[int] = []
     if req.ordering == "curve":
         order, rule_counts = _curve_playlist(index, req, pool[allowed[pool]], score, keys,
-                                             budget, removed)
+                                             _budget(req, dur), removed)
+        dropped: list[int] = []
     else:
-        chosen, rule_counts = po.select_round_robin(queues, keys, allowed, req.max_per_artist,
-                                                    budget)
-        order, dropped = _order(index, req, np.asarray(chosen, dtype=int), path_t)
+        order, rule_counts, dropped = _select_and_order(index, req, keys, allowed,
+                                                        queues, path_t, wanted)
     removed.update(rule_counts)
     removed["min_artist_gap"] = len(dropped)
     if len(req.track_ids) > len(set(req.track_ids)):
@@ -145,10 +143,49 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
                    time.perf_counter() - t0)
 
 
-def _keys(tracks: pd.DataFrame) -> po.TrackKeys:
-    artist = tracks["artist"].astype(str).str.strip().str.casefold().to_numpy()
-    return po.TrackKeys(artist=artist, song=tracks["song_group"].to_numpy(),
-                        dur=tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan))
+def _rng(req: PlaylistRequest) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(req.seed))
+
+
+def _budget(req: PlaylistRequest, dur: np.ndarray) -> po.Budget:
+    median = float(np.nanmedian(dur)) if np.isfinite(dur).any() else 200_000.0
+    if req.target_minutes is None:
+        return po.Budget(req.length, None, median)
+    return po.Budget(MAX_LENGTH, req.target_minutes * 60_000, median)
+
+
+def _keys(tracks: pd.DataFrame, pool: np.ndarray, dur: np.ndarray) -> po.TrackKeys:
+    """Rule keys per catalog row; artist keys (case-folded) only for the pool's rows."""
+    artist = np.full(len(tracks), None, dtype=object)
+    artist[pool] = tracks["artist"].iloc[pool].astype(str).str.strip().str.casefold().to_numpy()
+    return po.TrackKeys(artist=artist, song=tracks["song_group"].to_numpy(), dur=dur)
+
+
+def _select_and_order(index: CatalogIndex, req: PlaylistRequest, keys: po.TrackKeys,
+                      allowed: np.ndarray, queues: list[Any],
+                      path_t: Callable[[np.ndarray], np.ndarray] | None, wanted: int
+                      ) -> tuple[list[int], dict[str, int], list[int]]:
+    """Select round-robin, then order; when the artist gap drops tracks, select again
+    without them (up to ``GAP_RETRIES`` times) and keep the longest playlist.
+
+    Returns:
+        (rows in order, rule refusal counts, rows dropped by the artist gap).
+    """
+    best: tuple[list[int], dict[str, int]] = ([], {})
+    banned: list[int] = []
+    for attempt in range(GAP_RETRIES + 1):
+        chosen, counts = po.select_round_robin(queues, keys, allowed, req.max_per_artist,
+                                               _budget(req, keys.dur))
+        order, dropped = _order(index, req, keys, np.asarray(chosen, dtype=int), path_t)
+        if len(order) > len(best[0]):
+            best = (order, counts)
+        banned += [r for r in dropped if r not in banned]
+        if not dropped or attempt == GAP_RETRIES:
+            break
+        allowed = allowed.copy()
+        allowed[dropped] = False
+        queues, _, path_t = _sources(index, req, wanted, _rng(req))
+    return best[0], best[1], [r for r in banned if r not in set(best[0])]
 
 
 def _curve_playlist(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
@@ -160,8 +197,9 @@ def _curve_playlist(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
     removed["curve_feature_unknown"] = int((~known).sum())
     rng = np.random.default_rng(np.random.SeedSequence([req.seed, 1]))
     prior = 0.05 * (1 - np.clip(score[pool[known]], 0, 1)) + 1e-9 * rng.random(int(known.sum()))
-    return po.select_by_curve(pool[known], x[known], po.curve_targets(req.curve, budget.estimate()),
-                              prior, keys, req.max_per_artist, req.min_artist_gap, budget)
+    targets = po.curve_targets(req.curve, budget.estimate())
+    return po.select_by_curve(pool[known], x[known], targets, prior, keys, req.max_per_artist,
+                              req.min_artist_gap, budget)
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -174,8 +212,9 @@ def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
     bad = sorted(set(req.clusters) - known)
     problems = []
     if unknown:
+        more = " ..." if len(unknown) > 10 else ""
         problems.append(f"{len(unknown)} track id(s) are not in the catalog: "
-                        f"{', '.join(map(repr, unknown[:10]))}{' ...' if len(unknown) > 10 else ''}")
+                        + ", ".join(map(repr, unknown[:10])) + more)
     if bad:
         problems.append(f"cluster id(s) {bad} do not exist; valid ids are {sorted(known)} "
                         "(-1 = unclustered)")
@@ -266,12 +305,12 @@ def _filters(tracks: pd.DataFrame, pool: np.ndarray, req: PlaylistRequest
 
 # --- ordering and result ---------------------------------------------------------------
 
-def _order(index: CatalogIndex, req: PlaylistRequest, chosen: np.ndarray,
+def _order(index: CatalogIndex, req: PlaylistRequest, keys: po.TrackKeys, chosen: np.ndarray,
            path_t: Callable[[np.ndarray], np.ndarray] | None) -> tuple[list[int], list[int]]:
     """Order the chosen rows; returns (ordered rows, rows dropped by the artist gap)."""
     if len(chosen) == 0:
         return [], []
-    artists, emb = _keys(index.tracks).artist[chosen], index.embedding[chosen]
+    artists, emb = keys.artist[chosen], index.embedding[chosen]
     col = {"tempo": "tempo", "energy_arc": "energy"}.get(req.ordering)
     values = (index.tracks[col].to_numpy(dtype=float, na_value=np.nan)[chosen]
               if col else None)

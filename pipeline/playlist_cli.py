@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     removed = ", ".join(f"{k}={v}" for k, v in rep["removed_by"].items() if v) or "none"
     smooth = "n/a" if rep["smoothness"] is None else f"{rep['smoothness']:.3f}"
     print(f"playlist: {rep['delivered']} tracks ({rep['delivered_minutes']:.1f} min) of "
-          f"{rep['requested']} requested, from {rep['candidates']} candidates in {rep['seconds']:.2f}s")
+          f"{rep['requested']} requested, from {rep['candidates']} candidates "
+          f"in {rep['seconds']:.2f}s")
     print(f"smoothness: {smooth} (mean cosine between consecutive tracks)")
     print(f"removed: {removed}")
     for note in rep["notes"]:

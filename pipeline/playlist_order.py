@@ -74,7 +74,8 @@ def ascending(values: np.ndarray) -> list[int]:
     return np.lexsort((np.arange(len(v)), v)).tolist()
 
 
-def place_with_gap(preferred: list[int], artists: np.ndarray, gap: int) -> tuple[list[int], list[int]]:
+def place_with_gap(preferred: list[int], artists: np.ndarray, gap: int
+                   ) -> tuple[list[int], list[int]]:
     """Follow a preferred order, deferring a track while its artist played too recently.
 
     Args:
@@ -89,7 +90,8 @@ def place_with_gap(preferred: list[int], artists: np.ndarray, gap: int) -> tuple
     return _greedy(list(preferred), artists, gap, rank_next)
 
 
-def smooth_chain(emb: np.ndarray, artists: np.ndarray, gap: int, start: int) -> tuple[list[int], list[int]]:
+def smooth_chain(emb: np.ndarray, artists: np.ndarray, gap: int, start: int
+                 ) -> tuple[list[int], list[int]]:
     """Greedy nearest-neighbour chain: each next track is the closest unplaced one.
 
     Args:

@@ -32,6 +32,10 @@ SEED_TAU, CLUSTER_TAU = 0.02, 0.25   # sampling temperatures: similarity / clust
 OUTPUT_COLUMNS = ["track_id", "track_name", "artist", "album_name", "year", "genre", "cluster",
                   "energy", "tempo", "valence", "danceability", "popularity", "duration_ms",
                   "spotify_url", "uri"]
+ORDERINGS = ("smooth", "energy_arc", "tempo", "curve")
+CURVE_FEATURES = ("energy", "tempo")
+# Stages whose artifacts a playlist reads (each key already hashes its upstream keys).
+PLAYLIST_STAGES = ("ingest", "features", "embedding", "neighbors", "projection", "clusters")
 FILTERS = [("year_range", "year"), ("popularity_range", "popularity"),
            ("tempo_range", "tempo"), ("energy_range", "energy")]
 
@@ -62,7 +66,7 @@ class PlaylistRequest(BaseModel):
     exclude_explicit: bool = False
     max_per_artist: int = Field(2, ge=1)
     min_artist_gap: int = Field(3, ge=0)
-    ordering: Literal["smooth", "energy_arc", "tempo", "curve"] = "smooth"
+    ordering: Literal["smooth", "energy_arc", "tempo", "curve"] = "smooth"   # ORDERINGS
     curve_feature: Literal["energy", "tempo"] = "energy"
     curve: tuple[float, ...] = ()
     seed: int = Field(42, ge=0)
@@ -207,7 +211,7 @@ def _curve_playlist(index: CatalogIndex, req: PlaylistRequest, pool: np.ndarray,
 def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
     """``ValueError`` naming every unknown track id and cluster id in the request."""
     ids = list(req.track_ids) + ([req.seed_track] if req.seed_track else []) + list(req.path or ())
-    unknown = sorted({t for t in ids if t not in index._row})
+    unknown = sorted({t for t in ids if not _known(index, t)})
     known = set(np.unique(index.labels).tolist())
     bad = sorted(set(req.clusters) - known)
     problems = []
@@ -221,6 +225,14 @@ def _check_ids(index: CatalogIndex, req: PlaylistRequest) -> None:
     if problems:
         raise ValueError(f"playlist request on the cache at {index.cache_dir}: "
                          + "; ".join(problems) + ".")
+
+
+def _known(index: CatalogIndex, track_id: str) -> bool:
+    try:
+        index.row(track_id)
+        return True
+    except KeyError:
+        return False
 
 
 def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator
@@ -244,37 +256,15 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
     path_t = None
     if req.path:
         n_sources = len(req.clusters) + sum(map(bool, (req.track_ids, req.seed_track, req.path)))
-        queue, path_t = _path_source(index, req.path, math.ceil(wanted / n_sources), score)
+        queue, path_t = po.path_walk(emb, index.row(req.path[0]), index.row(req.path[1]),
+                                     math.ceil(wanted / n_sources), score)
         queues.append(queue)
     prob = np.nan_to_num(index.tracks["cluster_probability"].to_numpy(dtype=float), nan=0.0)
-    for c in req.clusters:
+    for c in dict.fromkeys(req.clusters):
         rows = np.flatnonzero(index.labels == c)
         score[rows] = np.maximum(score[rows], prob[rows])
         queues.append(po.Queue(rows[po.gumbel_order(prob[rows], CLUSTER_TAU, rng)]))
     return queues, score, path_t
-
-
-def _path_source(index: CatalogIndex, path: tuple[str, str], steps: int, score: np.ndarray
-                 ) -> tuple[po.PathQueue, Callable[[np.ndarray], np.ndarray]]:
-    """A walk of ``steps`` points from A to B (A and B reserved for the ends)."""
-    emb, ra, rb = index.embedding, index.row(path[0]), index.row(path[1])
-    a, b = emb[ra], emb[rb]
-    u = np.linspace(0, 1, max(steps, 2))[:, None]
-    points = (1 - u) * a + u * b                                   # (steps, d), unit-ised in knn
-    idx, sim = knn(points, emb, min(len(emb), 60))
-    for r, s in zip(idx.ravel(), sim.ravel()):
-        score[r] = max(score[r], float(s))
-    ends = {ra, rb}
-    lists = [[r for r in row if r not in ends] for row in idx.tolist()]
-    lists[0], lists[-1] = [ra] + lists[0], [rb] + lists[-1]
-    queue = po.PathQueue(lists)
-    d = b - a
-    denom = max(float(d @ d), 1e-12)
-
-    def t_of(rows: np.ndarray) -> np.ndarray:
-        proj = np.clip((emb[rows] - a) @ d / denom, 0, 1)
-        return np.array([queue.step_of.get(int(r), p) for r, p in zip(rows, proj)])
-    return queue, t_of
 
 
 # --- filters and rules -----------------------------------------------------------------
@@ -310,30 +300,20 @@ def _order(index: CatalogIndex, req: PlaylistRequest, keys: po.TrackKeys, chosen
     """Order the chosen rows; returns (ordered rows, rows dropped by the artist gap)."""
     if len(chosen) == 0:
         return [], []
-    artists, emb = keys.artist[chosen], index.embedding[chosen]
     col = {"tempo": "tempo", "energy_arc": "energy"}.get(req.ordering)
-    values = (index.tracks[col].to_numpy(dtype=float, na_value=np.nan)[chosen]
-              if col else None)
-    if req.ordering == "smooth" and path_t is not None:
-        placed, dropped = po.place_with_gap(po.ascending(path_t(chosen)), artists,
-                                            req.min_artist_gap)
-    elif req.ordering == "smooth":
-        seed_rows = np.flatnonzero(chosen == index.row(req.seed_track)) if req.seed_track else []
-        start = int(seed_rows[0]) if len(seed_rows) else po.chain_start(emb)
-        placed, dropped = po.smooth_chain(emb, artists, req.min_artist_gap, start)
-    elif req.ordering == "tempo":
-        placed, dropped = po.place_with_gap(po.ascending(values), artists, req.min_artist_gap)
-    else:
-        pref = po.rank_match(values, po.arc_shape(len(chosen)))
-        placed, dropped = po.place_with_gap(pref, artists, req.min_artist_gap)
+    values = index.tracks[col].to_numpy(dtype=float, na_value=np.nan)[chosen] if col else None
+    start = None
+    if req.seed_track and (chosen == index.row(req.seed_track)).any():
+        start = int(np.flatnonzero(chosen == index.row(req.seed_track))[0])
+    placed, dropped = po.order_tracks(
+        req.ordering, index.embedding[chosen], keys.artist[chosen], req.min_artist_gap,
+        values=values, start=start, path_t=None if path_t is None else path_t(chosen))
     return chosen[placed].tolist(), chosen[dropped].tolist()
 
 
 def _result(index: CatalogIndex, req: PlaylistRequest, rows: np.ndarray, n_candidates: int,
             removed: dict[str, int], seconds: float) -> PlaylistResult:
-    tracks = index.tracks.iloc[rows]
-    out = pd.DataFrame({c: (tracks[c].to_numpy() if c in tracks else pd.NA)
-                        for c in OUTPUT_COLUMNS}).reset_index(drop=True)
+    out = index.tracks.iloc[rows].reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)
     emb = index.embedding[rows]
     out.insert(0, "position", np.arange(1, len(rows) + 1))
     out["transition_similarity"] = po.transition_similarities(emb)
@@ -373,11 +353,14 @@ def _notes(req: PlaylistRequest, delivered: int, minutes: float, candidates: int
 # --- recipes ---------------------------------------------------------------------------
 
 def cache_version(index: CatalogIndex) -> dict:
-    """What identifies the cache a playlist was made from (catalog md5s, versions, keys)."""
+    """What identifies the cache a playlist was made from: the catalog md5s, the pipeline
+    version and the keys of the stages a playlist reads (``PLAYLIST_STAGES``), so a rebuild
+    of an unrelated stage (a ranker, say) does not flag a recipe as stale."""
     man = index.manifest or {}
+    stages = man.get("stages", {})
     return {"catalog_md5": [f.get("md5") for f in man.get("catalog", [])],
             "pipeline_version": man.get("pipeline_version"),
-            "stage_keys": {k: v.get("key") for k, v in sorted(man.get("stages", {}).items())}}
+            "stage_keys": {k: stages[k].get("key") for k in PLAYLIST_STAGES if k in stages}}
 
 
 def make_recipe(index: CatalogIndex, req: PlaylistRequest, track_ids: list[str]) -> dict:

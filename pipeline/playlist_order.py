@@ -1,4 +1,4 @@
-"""Playlist selection and ordering: rule-checked picking, smooth chains, arcs, curves.
+"""Playlist selection and ordering: rule-checked picking, A->B walks, smooth chains, arcs.
 
 Array-level helpers for :mod:`pipeline.playlist`; no catalog or request objects here.
 Selection works on catalog row numbers; ordering functions work on positions ``0..m-1``
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
+
+from .neighbors import knn
 
 ARC_START, ARC_PEAK_AT, ARC_END = 0.15, 0.65, 0.35   # energy-arc shape (relative levels)
 DURATION_SLACK_MS = 60_000     # a duration target is met within one minute
@@ -72,6 +74,30 @@ def ascending(values: np.ndarray) -> list[int]:
     """Indices sorted by value, ties by index, NaN last. values: (m,)."""
     v = np.nan_to_num(np.asarray(values, dtype=float), nan=np.inf)
     return np.lexsort((np.arange(len(v)), v)).tolist()
+
+
+def order_tracks(kind: str, emb: np.ndarray, artists: np.ndarray, gap: int,
+                 values: np.ndarray | None = None, start: int | None = None,
+                 path_t: np.ndarray | None = None) -> tuple[list[int], list[int]]:
+    """Order chosen tracks for ``kind`` in "smooth", "tempo", "energy_arc".
+
+    Args:
+        emb: (m, d) unit vectors; artists: (m,) artist keys; gap: artist gap.
+        values: (m,) tempo for "tempo", energy for "energy_arc" (NaN placed last).
+        start: first track of a smooth chain (default: the set's most outlying track).
+        path_t: (m,) position 0..1 on an A->B path; a smooth order then follows the path.
+    Returns:
+        (order, dropped) as in :func:`place_with_gap`.
+    """
+    if kind == "smooth" and path_t is not None:
+        return place_with_gap(ascending(path_t), artists, gap)
+    if kind == "smooth":
+        return smooth_chain(emb, artists, gap, chain_start(emb) if start is None else start)
+    if kind == "tempo":
+        return place_with_gap(ascending(values), artists, gap)
+    known = np.flatnonzero(~np.isnan(values))
+    pref = known[rank_match(values[known], arc_shape(len(known)))].tolist()
+    return place_with_gap(pref + np.flatnonzero(np.isnan(values)).tolist(), artists, gap)
 
 
 def place_with_gap(preferred: list[int], artists: np.ndarray, gap: int
@@ -336,3 +362,33 @@ def select_by_curve(pool: np.ndarray, x: np.ndarray, targets: np.ndarray, prior:
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     uni, codes = np.unique(values, return_inverse=True)
     return codes.reshape(-1), uni
+
+
+def path_walk(emb: np.ndarray, ra: int, rb: int, steps: int, score: np.ndarray
+              ) -> tuple[PathQueue, Callable[[np.ndarray], np.ndarray]]:
+    """A walk of ``steps`` points on the straight line from track A to track B.
+
+    Each point's 60 nearest tracks (cosine, full embedding) are its candidates; A and B
+    are reserved for the first and last step.
+
+    Args:
+        emb: (n, d) catalog embedding; ra, rb: rows of A and B.
+        score: (n,) relevance per row, raised in place to each candidate's best similarity.
+    Returns:
+        (the queue, a function mapping rows (k,) to their position 0..1 along the path).
+    """
+    a, b = emb[ra], emb[rb]
+    u = np.linspace(0, 1, max(steps, 2))[:, None]
+    points = (1 - u) * a + u * b                          # (steps, d); knn unit-normalises
+    idx, sim = knn(points, emb, min(len(emb), 60))
+    np.maximum.at(score, idx.ravel(), sim.ravel().astype(float))
+    lists = [[r for r in row if r not in (ra, rb)] for row in idx.tolist()]
+    lists[0], lists[-1] = [ra] + lists[0], [rb] + lists[-1]
+    queue = PathQueue(lists)
+    d = b - a
+    denom = max(float(d @ d), 1e-12)
+
+    def t_of(rows: np.ndarray) -> np.ndarray:
+        proj = np.clip((emb[rows] - a) @ d / denom, 0, 1)
+        return np.array([queue.step_of.get(int(r), p) for r, p in zip(rows, proj)])
+    return queue, t_of

@@ -70,7 +70,8 @@ def make_index(n: int = N_TRACKS, seed: int = 0) -> CatalogIndex:
     nbr, sim = knn(emb, emb, 50, exclude_self=True)
     membership = rng.dirichlet(np.ones(N_CLUSTERS), n).astype(np.float32)
     manifest = {"pipeline_version": "1.0", "catalog": [{"md5": "0123abcd", "path": "x.csv"}],
-                "stages": {"ingest": {"key": "k-ingest"}, "embedding": {"key": "k-emb"}}}
+                "stages": {"ingest": {"key": "k-ingest"}, "embedding": {"key": "k-emb"},
+                           "ranker": {"key": "k-rank"}}}     # not read by playlists
     return CatalogIndex(cache_dir=Path("synthetic"), tracks=tracks, memberships=pd.DataFrame(),
                         embedding=emb, coords=rng.normal(size=(n, 2)).astype(np.float32),
                         labels=tracks["cluster"].to_numpy(), membership=membership,
@@ -308,6 +309,26 @@ def test_path_walks_from_a_to_b(index: CatalogIndex) -> None:
     e = index.embedding[[index.row(t) for t in ids]]
     to_b = e @ index.embedding[index.row(b)]
     assert np.corrcoef(np.arange(len(ids)), to_b)[0, 1] > 0.7
+
+
+def test_energy_arc_puts_unknown_energy_last(index: CatalogIndex) -> None:
+    import dataclasses
+
+    tracks = index.tracks.copy()
+    tracks.loc[tracks["cluster"] == 0, "energy"] = np.where(
+        np.arange((tracks["cluster"] == 0).sum()) % 2 == 0, np.nan, 0.5)
+    holey = dataclasses.replace(index, tracks=tracks)
+    res = generate_playlist(holey, PlaylistRequest(clusters=(0,), ordering="energy_arc",
+                                                   length=20, min_artist_gap=0))
+    known = res.tracks["energy"].notna().to_numpy()
+    assert known.any() and not known.all()
+    assert not (known[1:] & ~known[:-1]).any()                   # no known after an unknown
+
+
+def test_duplicate_clusters_count_once(index: CatalogIndex) -> None:
+    once = generate_playlist(index, PlaylistRequest(clusters=(2,)))
+    twice = generate_playlist(index, PlaylistRequest(clusters=(2, 2)))
+    assert ids_of(once) == ids_of(twice)
 
 
 def test_tempo_order_ascends(index: CatalogIndex) -> None:

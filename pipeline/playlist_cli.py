@@ -71,6 +71,9 @@ def request_from_args(args: argparse.Namespace) -> tuple[Any, dict | None]:
         if not args.recipe:
             return _request_from_options(args), None
         path = Path(args.recipe)
+        if args.cluster or args.track or args.seed_track or args.path:
+            log.warning("--recipe given: ignoring --cluster/--track/--seed-track/--path and "
+                        "the other playlist options; the recipe defines the playlist")
         if not path.exists():
             raise ValueError(f"--recipe: file {path} does not exist.")
         try:

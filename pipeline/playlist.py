@@ -49,6 +49,13 @@ class PlaylistRequest(BaseModel):
     duration is within a minute of it). ``min_artist_gap`` is the minimum number of other
     tracks between two tracks by the same artist. ``curve`` holds target values of
     ``curve_feature`` (energy 0-1 or tempo in BPM), spread evenly over the playlist.
+
+    Orderings: "smooth" chains nearest neighbours in the embedding (with a ``path`` it
+    follows the walk from A to B); "energy_arc" rises to a peak at ~65 % then cools down;
+    "tempo" ascends; "curve" picks, position by position, the candidate whose feature is
+    closest to the curve there (so it also chooses which candidates play). The other
+    orderings draw candidates from the sources in turn (one each), sampling clusters by
+    membership probability and a seed's neighbourhood by similarity, under ``seed``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -102,7 +109,13 @@ class PlaylistResult:
         tracks: one row per track in order; ``position`` starts at 1 and
             ``transition_similarity`` is the cosine to the previous track (NaN first).
         smoothness: mean cosine similarity between consecutive tracks (NaN if < 2 tracks).
-        report: candidates, removed_by (reason -> count), requested, delivered, notes, ...
+        report: JSON-safe dict: ``candidates`` (union of the sources), ``removed_by``
+            (reason -> count: each active filter in order year_range, popularity_range,
+            tempo_range, energy_range, explicit, duration_unknown, then the rules
+            same_song, max_per_artist, min_artist_gap, and duplicate_id /
+            curve_feature_unknown when they apply), ``requested``, ``delivered``,
+            ``delivered_minutes``, ``smoothness``, ``seconds`` and ``notes`` (why it is
+            short, if it is).
         recipe: JSON-serialisable dict; ``request_from_recipe`` turns it back into a request.
     """
 

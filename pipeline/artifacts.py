@@ -47,6 +47,16 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def write_text(path: Path, text: str) -> None:
+    """Plain text, e.g. a LightGBM model in its own text format."""
+    with _atomic(path, ".txt") as tmp:
+        tmp.write_text(text)
+
+
+def read_text(path: Path) -> str:
+    return Path(path).read_text()
+
+
 def write_npy(path: Path, arr: np.ndarray) -> None:
     with _atomic(path, ".npy") as tmp:
         np.save(tmp, np.ascontiguousarray(arr), allow_pickle=False)

@@ -60,13 +60,13 @@ class Context:
 def load_artifact(path: Path) -> Any:
     suffix = "".join(path.suffixes[-1:])
     readers = {".parquet": io.read_parquet, ".npy": io.read_npy, ".json": io.read_json,
-               ".csv": pd.read_csv, ".safetensors": io.read_weights}
+               ".csv": pd.read_csv, ".safetensors": io.read_weights, ".txt": io.read_text}
     return readers[suffix](path)
 
 
 def save_artifact(path: Path, value: Any) -> None:
     writers = {".parquet": io.write_parquet, ".npy": io.write_npy, ".json": io.write_json,
-               ".csv": io.write_csv, ".safetensors": io.write_weights}
+               ".csv": io.write_csv, ".safetensors": io.write_weights, ".txt": io.write_text}
     writers[path.suffix](path, value)
 
 
@@ -126,6 +126,17 @@ def _run_clusters(ctx: Context) -> dict[str, Any]:
             "cluster_report.json": res.report}
 
 
+def _run_genre(ctx: Context) -> dict[str, Any]:
+    from .rec_stages import run_genre
+
+    return run_genre(ctx)
+
+
+def _run_ranker(ctx: Context) -> dict[str, Any]:
+    from .rec_stages import run_ranker
+
+    return run_ranker(ctx)
+
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", 1, (), None,
           ("tracks.parquet", "memberships.parquet", "rejects.csv", "ingest_report.json"),
@@ -140,6 +151,12 @@ STAGES: tuple[Stage, ...] = (
           ("map2d.npy", "cluster_space.npy"), _run_projection),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters",
           ("clusters.parquet", "membership.npy", "cluster_report.json"), _run_clusters),
+    Stage("genre", 1, ("ingest",), None,
+          ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
+          _run_genre),
+    Stage("ranker", 1, ("ingest", "features", "embedding"), "ranker",
+          ("ranker.txt", "ranker_content.txt", "rank_clusters.npy", "ranker_report.json"),
+          _run_ranker),
 )
 
 

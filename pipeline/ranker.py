@@ -153,6 +153,7 @@ def fit_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
 
     keep = np.ones(len(tracks), bool) if keep is None else keep
     pl, ar = _groups(tracks, memberships, keep)
+    emb_cfg = emb_cfg.model_copy(update={"threads": min(emb_cfg.threads, cfg.threads)})
     model = train_encoder(x, pl, ar, emb_cfg, seed, self_supervised=len(pl.members) == 0)
     emb = encode(model, x)
     return build_signals(tracks, x, feature_names, memberships, emb,

@@ -70,7 +70,7 @@ def summarise(values: dict[str, np.ndarray], clusters: np.ndarray, n_boot: int,
     return out
 
 
-def _methods(tracks, x, names, sig, models, rcfg, depth: int, seed: int,
+def method_table(tracks, x, names, sig, models, rcfg, depth: int, seed: int,
              cold: bool) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Method name -> function(seed rows) -> (m, depth) ranked rows."""
     audio = x[:, bl.audio_columns(names)]
@@ -92,8 +92,13 @@ def _methods(tracks, x, names, sig, models, rcfg, depth: int, seed: int,
 
 
 def _score_methods(methods: dict, seeds: LabelledSeeds, ecfg: EvalConfig, seed: int,
-                   known_artist: np.ndarray) -> tuple[dict, dict, dict]:
-    """Run each method; return (summaries, artist audit, seconds per method)."""
+                   known_artist: np.ndarray, artist: np.ndarray) -> tuple[dict, dict, dict]:
+    """Run each method; return (summaries, artist audit, seconds per method).
+
+    Args:
+        known_artist: (m,) seed's artist has another track in training playlists.
+        artist: (n_tracks,) artist code of every track row.
+    """
     out, audit, secs = {}, {}, {}
     for name, fn in methods.items():
         t0 = time.perf_counter()
@@ -102,13 +107,33 @@ def _score_methods(methods: dict, seeds: LabelledSeeds, ecfg: EvalConfig, seed: 
         check_rankings(ranked, seeds.rows, ecfg.k, name)
         vals = per_seed_metrics(ranked, seeds.relevant, ecfg.k)
         out[name] = summarise(vals, seeds.playlist, ecfg.n_boot, seed)
+        top = ranked[:, :ecfg.k]
+        hit = np.stack([np.isin(r, rel) for r, rel in zip(top, seeds.relevant)])
+        same = artist[top] == artist[seeds.rows][:, None]
         audit[name] = {
+            "same_artist_share_of_hits": round(float((hit & same).sum() / max(hit.sum(), 1)), 4),
             "artist_in_training": round(float(vals["precision_at_10"][known_artist].mean()), 4)
             if known_artist.any() else None,
             "artist_not_in_training": round(float(vals["precision_at_10"][~known_artist].mean()), 4)
             if (~known_artist).any() else None}
         log.info("evaluate %-14s P@10 %.4f (%.1f s)", name, out[name]["precision_at_10"], secs[name])
     return out, audit, secs
+
+
+def protocol_split(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
+                   ecfg: EvalConfig) -> tuple[pd.DataFrame, pd.DataFrame, LabelledSeeds]:
+    """(training memberships, held-out memberships, evaluation seeds), seeded.
+
+    The split looks at playlist ids only, so changing the labels of a playlist never
+    changes which side it falls on.
+    """
+    rng = np.random.default_rng(seed)
+    train_m, test_m = split_playlists(memberships, ecfg.holdout_share, rng)
+    seeds = sample_seeds(tracks, test_m, ecfg.seeds_per_playlist, ecfg.min_playlist, rng)
+    if len(seeds.rows) == 0:
+        raise ValueError(f"evaluate: no held-out playlist has {ecfg.min_playlist}+ tracks; "
+                         "the protocol needs larger playlists (or a lower min_playlist).")
+    return train_m, test_m, seeds
 
 
 def check_rankings(ranked: np.ndarray, seeds: np.ndarray, k: int, name: str) -> None:
@@ -144,27 +169,27 @@ def run_evaluation(tracks: pd.DataFrame, memberships: pd.DataFrame, x: np.ndarra
                          "playlist_id (e.g. spotify_songs.csv).")
     t_start = time.perf_counter()
     seed = stage_seed(cfg.seed, "evaluate")
-    rng = np.random.default_rng(seed)
-    train_m, test_m = split_playlists(memberships, ecfg.holdout_share, rng)
-    seeds = sample_seeds(tracks, test_m, ecfg.seeds_per_playlist, ecfg.min_playlist, rng)
+    train_m, test_m, seeds = protocol_split(tracks, memberships, seed, ecfg)
     leak = leakage_checks(train_m, test_m)
     sig = fit_signals(tracks, x, feature_names, train_m, cfg.embedding, cfg.ranker, seed)
     models = train_rankers(tracks, x, feature_names, train_m, cfg.embedding, cfg.ranker, seed)
     known = _known_artist(tracks, sig, seeds.rows)
-    warm = _methods(tracks, x, feature_names, sig, models, cfg.ranker, ecfg.depth, seed, False)
-    methods, audit, secs = _score_methods(warm, seeds, ecfg, seed, known)
+    warm = method_table(tracks, x, feature_names, sig, models, cfg.ranker, ecfg.depth, seed, False)
+    methods, audit, secs = _score_methods(warm, seeds, ecfg, seed, known, sig.cooc.artist_code)
     keep = ~np.isin(np.arange(len(tracks)), seeds.rows)
     cold_m = train_m[~train_m["track_id"].isin(tracks["track_id"].to_numpy()[seeds.rows])]
     sig_c = fit_signals(tracks, x, feature_names, cold_m, cfg.embedding, cfg.ranker, seed, keep)
-    cold_fns = _methods(tracks, x, feature_names, sig_c, models, cfg.ranker, ecfg.depth, seed, True)
-    cold, _, cold_secs = _score_methods(cold_fns, seeds, ecfg, seed, known)
+    cold_fns = method_table(tracks, x, feature_names, sig_c, models, cfg.ranker, ecfg.depth, seed, True)
+    cold, cold_audit, cold_secs = _score_methods(cold_fns, seeds, ecfg, seed, known,
+                                                  sig.cooc.artist_code)
     from .genre import evaluate_genre
     genre = evaluate_genre(tracks, train_m, seed)
     return {
         "methods": methods, "cold_start": cold, "genre_classifier": genre,
         "artist_overlap_audit": {"seeds": int(len(known)),
                                  "seed_artist_in_training": int(known.sum()),
-                                 "precision_at_10_by_group": audit},
+                                 "precision_at_10_by_group": audit,
+                                 "cold_start": cold_audit},
         "ranker": models.report,
         "protocol": {"seed": cfg.seed, "evaluate_seed": int(seed), **ecfg.model_dump(),
                      "playlists": int(memberships["playlist_id"].nunique()),

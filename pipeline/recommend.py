@@ -79,10 +79,12 @@ class Recommender:
                             io.read_npy(cache / "rank_clusters.npy"))
         cfg = RankerConfig(**index.manifest.get("config", {}).get("ranker", {}))
         trained = bool(report.get("trained"))
-        return cls(index, sig, _booster(cache / "ranker.txt", trained),
-                   _booster(cache / "ranker_content.txt", trained),
-                   io.read_parquet(cache / "genre_pred.parquet"), cfg,
-                   FeedbackStore(feedback_url or default_url(cache)), report)
+        rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
+                  _booster(cache / "ranker_content.txt", trained),
+                  io.read_parquet(cache / "genre_pred.parquet"), cfg,
+                  FeedbackStore(feedback_url or default_url(cache)), report)
+        score_pairs(rec.hybrid, sig, np.array([0]), cfg, False)  # warm-up: torch, LightGBM
+        return rec
 
     # ----------------------------------------------------------------- search
     def search(self, query: str, limit: int = 10) -> pd.DataFrame:
@@ -92,8 +94,6 @@ class Recommender:
             DataFrame (<= limit rows) with columns track_id, track_name, artist, year,
             score (0-100, best first).
         """
-        from rapidfuzz import fuzz, process, utils
-
         q = str(query).strip()
         if not q:
             raise ValueError("search: the query is empty; give a track name, artist or id.")
@@ -101,16 +101,32 @@ class Recommender:
         if q in self.index._row:
             hits = [(self.index.row(q), 100.0)]
         else:
-            if self._search_keys is None:
-                self._search_keys = (t["track_name"].astype(str) + " " + t["artist"].astype(str)).tolist()
-            res = process.extract(q.replace(",", " "), self._search_keys, scorer=fuzz.WRatio,
-                                  processor=utils.default_process, limit=limit * 3)
-            hits = sorted(((i, float(s)) for _, s, i in res),
-                          key=lambda h: (-h[1], -t["popularity"].iat[h[0]], h[0]))[:limit]
+            hits = self._fuzzy(q, limit)
         rows = [h[0] for h in hits]
         out = t.iloc[rows][["track_id", "track_name", "artist", "year"]].copy()
         out["score"] = [round(h[1], 1) for h in hits]
         return out.reset_index(drop=True)[SEARCH_COLUMNS]
+
+    def _fuzzy(self, q: str, limit: int) -> list[tuple[int, float]]:
+        """(row, score) of the best fuzzy matches; an exact title (and artist after a
+        comma) scores 100, more popular tracks first among equal scores."""
+        from rapidfuzz import fuzz, process, utils
+
+        t = self.tracks
+        if self._search_keys is None:
+            self._names = [utils.default_process(v) for v in t["track_name"].astype(str)]
+            self._artists = [utils.default_process(v) for v in t["artist"].astype(str)]
+            self._search_keys = [f"{n} {a}" for n, a in zip(self._names, self._artists)]
+        name_q, _, artist_q = q.partition(",")
+        name, artist = utils.default_process(name_q), utils.default_process(artist_q)
+        res = process.extract(f"{name} {artist}".strip(), self._search_keys, scorer=fuzz.WRatio,
+                              processor=None, limit=limit * 5)
+        scored = []
+        for _, score, i in res:
+            exact = self._names[i] == name and (not artist or self._artists[i] == artist)
+            scored.append((i, 100.0 if exact else min(float(score), 99.0)))
+        pop = t["popularity"].to_numpy()
+        return sorted(scored, key=lambda h: (-h[1], -pop[h[0]], h[0]))[:limit]
 
     # -------------------------------------------------------------- recommend
     def recommend(self, track_id: str, k: int = 10, mode: str = "hybrid",

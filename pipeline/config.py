@@ -61,7 +61,7 @@ class ClusterConfig(_Strict):
     # less noise than an 8-D UMAP or the raw embedding at equal silhouette.
     space: Literal["auto", "map2d", "umap_nd", "embedding"] = "map2d"
     min_cluster_sizes: tuple[int, ...] = (150, 300)
-    min_samples: tuple[int, ...] = (2, 5)
+    min_samples: tuple[int, ...] = (1, 2)
     selections: tuple[Literal["eom", "leaf"], ...] = ("eom", "leaf")
     max_cluster_share: float = Field(0.17, gt=0, le=1)  # eom: no cluster above this share
     min_clusters: int = Field(8, ge=2)

@@ -83,6 +83,7 @@ class RankerConfig(_Strict):
     seeds_per_playlist: int = Field(10, ge=1)
     min_playlist: int = Field(5, ge=2)
     n_clusters: int = Field(40, ge=1)
+    fit_epochs: int = Field(4, ge=1)           # epochs of the ranker's own fit-split embedding
     n_estimators: int = Field(300, ge=10)
     learning_rate: float = Field(0.05, gt=0)
     num_leaves: int = Field(31, ge=2)

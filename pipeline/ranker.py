@@ -118,7 +118,8 @@ def train_rankers(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
         return RankerModels(None, None, {"trained": False, "reason": reason})
     rng = np.random.default_rng(seed)
     fit_m, label_m = split_playlists(memberships, cfg.label_playlist_share, rng)
-    sig = fit_signals(tracks, x, feature_names, fit_m, emb_cfg, cfg, seed)
+    fit_cfg = emb_cfg.model_copy(update={"epochs": min(emb_cfg.epochs, cfg.fit_epochs)})
+    sig = fit_signals(tracks, x, feature_names, fit_m, fit_cfg, cfg, seed)
     seeds = sample_seeds(tracks, label_m, cfg.seeds_per_playlist, cfg.min_playlist, rng)
     report: dict = {"trained": True, "fit_playlists": int(fit_m["playlist_id"].nunique()),
                     "label_playlists": int(label_m["playlist_id"].nunique()),

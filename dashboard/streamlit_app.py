@@ -16,22 +16,22 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Catalog Explorer", page_icon="🎧", layout="wide")
+st.set_page_config(page_title="Catalog Explorer", page_icon=":material/headphones:", layout="wide")
 
 PAGES = Path(__file__).parent / "pages"
 nav = st.navigation({
     "Catalog": [
-        st.Page(PAGES / "overview.py", title="Overview", icon="📦", url_path="overview",
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
                 default=True),
-        st.Page(PAGES / "trends.py", title="Trends", icon="📈", url_path="trends"),
+        st.Page(PAGES / "trends.py", title="Trends", icon=":material/trending_up:", url_path="trends"),
     ],
     "Explore": [
-        st.Page(PAGES / "cluster_map.py", title="Cluster map", icon="🗺️", url_path="map"),
-        st.Page(PAGES / "clusters.py", title="Cluster browser", icon="🧩", url_path="clusters"),
+        st.Page(PAGES / "cluster_map.py", title="Cluster map", icon=":material/scatter_plot:", url_path="map"),
+        st.Page(PAGES / "clusters.py", title="Cluster browser", icon=":material/category:", url_path="clusters"),
     ],
     "Build": [
-        st.Page(PAGES / "playlist.py", title="Playlist builder", icon="🎶", url_path="playlist"),
-        st.Page(PAGES / "recommend.py", title="Recommendations", icon="✨",
+        st.Page(PAGES / "playlist.py", title="Playlist builder", icon=":material/queue_music:", url_path="playlist"),
+        st.Page(PAGES / "recommend.py", title="Recommendations", icon=":material/recommend:",
                 url_path="recommend"),
     ],
 })

@@ -108,6 +108,9 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         page.get_by_role("heading", name="Export").wait_for()
         wait_idle(page)
         _assert_clean(page, "playlist")
+        page.get_by_role("heading", name="Your playlist").scroll_into_view_if_needed()
+        page.mouse.wheel(0, 350)
+        page.wait_for_timeout(300)
         _shot(page, "playlist_built")
         with page.expect_download(timeout=30_000) as dl:
             page.get_by_role("button", name="M3U8").click()
@@ -120,7 +123,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         wait_page(page, "Recommendations", "text=Search a track or artist")
         search(page, "Search a track or artist", "bohemian rapsody")
         page.get_by_text("Because you picked").first.wait_for()
-        page.get_by_role("button", name="👍").first.wait_for()
+        page.get_by_role("link", name="Spotify").first.wait_for()
         wait_idle(page)
         _assert_clean(page, "recommendations")
         _shot(page, "recommend_results")

@@ -85,8 +85,8 @@ def make_figure(df: pd.DataFrame, color: str, show_noise: bool) -> go.Figure:
 def add_highlight(fig: go.Figure, df: pd.DataFrame, rows: np.ndarray) -> None:
     """Ring the search hits and zoom to them."""
     d = df.iloc[rows]
-    fig.add_trace(_trace(d, "search hits", size=11, color="rgba(0,0,0,0)",
-                         symbol="circle-open", line=dict(width=2, color="#e4002b")))
+    fig.add_trace(_trace(d, "search hits", size=9, color="#e4002b",
+                         line=dict(width=1, color="white")))
     fig.data[-1].marker.opacity = 1
     pad_x = max(float(np.ptp(d["x"])) * 0.15, 1.0)
     pad_y = max(float(np.ptp(d["y"])) * 0.15, 1.0)
@@ -131,7 +131,7 @@ hits = np.asarray(common.search_rows(query), dtype=int)
 if query.strip():
     if len(hits):
         add_highlight(fig, df, hits)
-        st.caption(f"{len(hits)} tracks match “{query}” (ringed in red; zoomed to them).")
+        st.caption(f"{len(hits)} tracks match “{query}” (red dots; the map zooms to them).")
     else:
         st.info(f"No track or artist matches “{query}”.")
 
@@ -169,6 +169,6 @@ else:
         st.session_state[common.MAP_SELECTION] = []
         st.rerun()
     try:
-        b[2].page_link("pages/playlist.py", label="Make a playlist →", icon="🎶")
+        b[2].page_link("pages/playlist.py", label="Make a playlist", icon=":material/queue_music:")
     except Exception:  # noqa: BLE001 - the page runs alone (tests) without the router
         b[2].caption("Open the Playlist builder: the selection is its source.")

@@ -78,7 +78,8 @@ if km:
 timings = m.get("timings_s") or {}
 if timings:
     t = pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
-    st.bar_chart(t, x="stage", y="seconds", horizontal=True, height=220)
+    st.markdown("**Build time by stage (seconds, last time each stage ran)**")
+    st.bar_chart(t, x="stage", y="seconds", horizontal=True, height=240, sort=False)
     st.caption(f"Total build time {sum(timings.values()):.0f} s; last run recomputed: "
                f"{', '.join(index.manifest.get('last_run', {}).get('recomputed', [])) or 'nothing'}.")
 

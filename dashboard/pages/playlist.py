@@ -49,7 +49,7 @@ tracks = index.tracks
 selection = st.session_state.get(common.MAP_SELECTION) or []
 options = common.cluster_options(index)
 
-left, right = st.columns([1, 1], gap="large")
+left, mid, right = st.columns(3, gap="large")
 with left:
     st.subheader("Sources")
     clusters = st.multiselect("Clusters", list(options), format_func=options.get,
@@ -75,7 +75,7 @@ with left:
     else:
         length, minutes = 25, float(st.number_input("Minutes", 5, 600, 60, key="pl_minutes"))
 
-with right:
+with mid:
     st.subheader("Filters")
     years = tracks["year"].dropna()
     y_lo, y_hi = int(years.min()), int(years.max())
@@ -88,10 +88,12 @@ with right:
         "Exclude explicit tracks", key="pl_explicit", disabled=known == 0,
         help=("Only where the catalog says so" if known else
               "This catalog does not say which tracks are explicit."))
+with right:
     st.subheader("Rules")
     c = st.columns(2)
-    max_per_artist = c[0].number_input("At most N tracks per artist", 1, 50, 2, key="pl_max_artist")
-    min_gap = c[1].number_input("Minimum gap between them", 0, 50, 3, key="pl_gap",
+    max_per_artist = c[0].number_input("Max per artist", 1, 50, 2, key="pl_max_artist",
+                                       help="At most this many tracks by one artist.")
+    min_gap = c[1].number_input("Min artist gap", 0, 50, 3, key="pl_gap",
                                 help="Other tracks between two tracks by the same artist.")
     st.caption("Releases of the same song never appear twice.")
     st.subheader("Ordering")
@@ -104,8 +106,9 @@ with right:
         lo, hi, step, start = ((0.0, 1.0, 0.05, [0.3, 0.6, 0.9, 0.7, 0.4])
                                if curve_feature == "energy" else
                                (60.0, 200.0, 5.0, [90.0, 110.0, 130.0, 120.0, 100.0]))
+        st.caption(f"Target {curve_feature} from the first to the last track (5 points).")
         cols = st.columns(5)
-        curve = tuple(float(cols[i].number_input(f"Point {i + 1}", lo, hi, start[i], step,
+        curve = tuple(float(cols[i].number_input(f"{i + 1}", lo, hi, start[i], step,
                                                  key=f"pl_curve_{curve_feature}_{i}"))
                       for i in range(5))
     seed = st.number_input("Random seed", 0, 10_000, 42, key="pl_seed_n")
@@ -149,6 +152,7 @@ if result is None:
     st.stop()
 
 st.divider()
+st.subheader("Your playlist")
 df = result.tracks
 rep = result.report
 m = st.columns(4)

@@ -81,8 +81,8 @@ if query.strip():
     hits = _search(cache, mtime, query)
     if len(hits):
         ids = hits["track_id"].tolist()
-        choice = st.radio("Matches", ids, key="rec_choice",
-                          format_func=lambda t: common.track_label(index, t))
+        choice = st.selectbox(f"{len(ids)} matches, best first", ids, key="rec_choice",
+                              format_func=lambda t: common.track_label(index, t))
         seed = choice
     else:
         st.info(f"Nothing in the catalog matches “{query}”.")
@@ -118,11 +118,14 @@ with tab_rec:
         row[1].markdown(f"**{r.track_name}** — {r.artist} ({'' if pd.isna(r.year) else int(r.year)})"
                         f"  \n<small>{r.why}</small>", unsafe_allow_html=True)
         row[2].markdown(f"[Spotify]({r.spotify_url})")
-        if row[3].button("👍", key=f"rec_like_{r.track_id}", help="More like this"):
+        if row[3].button("", icon=":material/thumb_up:", key=f"rec_like_{r.track_id}",
+                         help="Like: more like this for this seed"):
             _feedback(rec, seed, r.track_id, +1)
-        if row[4].button("👎", key=f"rec_dislike_{r.track_id}", help="Not for this seed"):
+        if row[4].button("", icon=":material/thumb_down:", key=f"rec_dislike_{r.track_id}",
+                         help="Dislike: not for this seed"):
             _feedback(rec, seed, r.track_id, -1)
-        if row[5].button("▶", key=f"rec_play_{r.track_id}", help="Play below"):
+        if row[5].button("", icon=":material/play_arrow:", key=f"rec_play_{r.track_id}",
+                         help="Play in the player below"):
             st.session_state[PLAY] = r.track_id
     common.download_table(recs, f"recommendations_{seed}", key="rec_dl")
 

@@ -271,15 +271,20 @@ def catalog_filters(index: Any, key: str) -> tuple:
 def _search_rows(cache: str, mtime: float, query: str, limit: int) -> list[int]:
     t = _load_index(cache, mtime).tracks
     q = query.strip().lower()
-    hit = (t["track_name"].astype(str).str.lower().str.contains(q, regex=False)
-           | t["artist"].astype(str).str.lower().str.contains(q, regex=False)).to_numpy()
-    rows = hit.nonzero()[0]
-    order = (-t["popularity"].fillna(0).to_numpy()[rows]).argsort(kind="stable")
-    return rows[order][:limit].tolist()
+    name = t["track_name"].astype(str).str.lower()
+    artist = t["artist"].astype(str).str.lower()
+    # exact artist, then title, then artist or title containing the text; popular first
+    rank = ((artist == q).to_numpy() * 4 + (name == q).to_numpy() * 3
+            + artist.str.contains(q, regex=False).to_numpy()
+            + name.str.contains(q, regex=False).to_numpy())
+    rows = rank.nonzero()[0]
+    key = rank[rows] * 1000 + t["popularity"].fillna(0).to_numpy()[rows]
+    return rows[(-key).argsort(kind="stable")][:limit].tolist()
 
 
 def search_rows(query: str, limit: int = 300) -> list[int]:
-    """Rows whose title or artist contains ``query`` (case-insensitive), most popular first."""
+    """Rows whose title or artist contains ``query`` (case-insensitive); exact artist or title
+    matches first, then by popularity."""
     if not query.strip():
         return []
     cache, mtime = build_key()

@@ -26,6 +26,12 @@ HOVER = ("%{hovertext}<br>energy %{customdata[1]:.2f} · tempo %{customdata[2]:.
 TABLE_COLS = ["track_name", "artist", "year", "genre", "cluster_name", "energy", "tempo",
               "valence", "popularity", "spotify_url"]
 
+COLUMN_CONFIG = {"spotify_url": st.column_config.LinkColumn("Spotify", display_text="open"),
+                 "cluster_name": "cluster",
+                 "energy": st.column_config.NumberColumn(format="%.2f"),
+                 "valence": st.column_config.NumberColumn(format="%.2f"),
+                 "tempo": st.column_config.NumberColumn(format="%.0f")}
+
 
 @st.cache_data(show_spinner=False, max_entries=2)
 def map_data(cache: str, mtime: float) -> pd.DataFrame:
@@ -85,13 +91,14 @@ def make_figure(df: pd.DataFrame, color: str, show_noise: bool) -> go.Figure:
 def add_highlight(fig: go.Figure, df: pd.DataFrame, rows: np.ndarray) -> None:
     """Ring the search hits and zoom to them."""
     d = df.iloc[rows]
+    best = df.iloc[rows[:50]]  # zoom to the best matches (exact artist/title first)
     fig.add_trace(_trace(d, "search hits", size=9, color="#e4002b",
                          line=dict(width=1, color="white")))
     fig.data[-1].marker.opacity = 1
-    pad_x = max(float(np.ptp(d["x"])) * 0.15, 1.0)
-    pad_y = max(float(np.ptp(d["y"])) * 0.15, 1.0)
-    fig.update_xaxes(range=[float(d["x"].min()) - pad_x, float(d["x"].max()) + pad_x])
-    fig.update_yaxes(range=[float(d["y"].min()) - pad_y, float(d["y"].max()) + pad_y])
+    pad_x = max(float(np.ptp(best["x"])) * 0.15, 1.0)
+    pad_y = max(float(np.ptp(best["y"])) * 0.15, 1.0)
+    fig.update_xaxes(range=[float(best["x"].min()) - pad_x, float(best["x"].max()) + pad_x])
+    fig.update_yaxes(range=[float(best["y"].min()) - pad_y, float(best["y"].max()) + pad_y])
     fig.update_layout(uirevision=f"search-{len(rows)}-{rows[:3].tolist()}")
 
 
@@ -131,7 +138,7 @@ hits = np.asarray(common.search_rows(query), dtype=int)
 if query.strip():
     if len(hits):
         add_highlight(fig, df, hits)
-        st.caption(f"{len(hits)} tracks match “{query}” (red dots; the map zooms to them).")
+        st.caption(f"{len(hits)} tracks match “{query}” (red dots; the map zooms to the best matches).")
     else:
         st.info(f"No track or artist matches “{query}”.")
 
@@ -149,7 +156,7 @@ if len(hits):
     with st.expander(f"Search results ({len(hits)})", expanded=not rows):
         res = track_table(index, df, hits)
         st.dataframe(res[TABLE_COLS], hide_index=True, width="stretch", height=240,
-                     column_config={"spotify_url": st.column_config.LinkColumn("Spotify")})
+                     column_config=COLUMN_CONFIG)
         if st.button("Use the search results as the map selection", key="map_use_hits"):
             st.session_state[common.MAP_SELECTION] = index.tracks["track_id"].iloc[hits].tolist()
 
@@ -161,7 +168,7 @@ else:
     sel_rows = [index.row(t) for t in ids if t in index._row]
     sel = track_table(index, df, sel_rows)
     st.dataframe(sel[TABLE_COLS], hide_index=True, width="stretch", height=300,
-                 column_config={"spotify_url": st.column_config.LinkColumn("Spotify")})
+                 column_config=COLUMN_CONFIG)
     b = st.columns([1, 1, 1, 3])
     with b[0]:
         common.download_table(sel, "map_selection")

@@ -172,6 +172,9 @@ if removed:
 
 st.dataframe(df[[c for c in SHOW_COLS if c in df]], hide_index=True, width="stretch",
              column_config={"spotify_url": st.column_config.LinkColumn("Spotify", display_text="open"),
+                            "energy": st.column_config.NumberColumn(format="%.2f"),
+                            "valence": st.column_config.NumberColumn(format="%.2f"),
+                            "tempo": st.column_config.NumberColumn(format="%.0f"),
                             "transition_similarity": st.column_config.ProgressColumn(
                                 "transition", min_value=0.0, max_value=1.0, format="%.2f")})
 

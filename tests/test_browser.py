@@ -88,7 +88,8 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
             _assert_clean(page, title)
             _shot(page, path or "overview")
 
-        # Map: colour by genre, search an artist, keep the hits as the selection.
+        # Map: search an artist and keep the hits as the selection. (A lasso drawn with
+        # synthetic mouse events does not register in headless Chromium's WebGL plot.)
         goto_nav(page, "Cluster map")
         wait_page(page, "Cluster map", ".js-plotly-plot")
         search(page, "Search a track or artist", "Queen")

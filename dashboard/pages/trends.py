@@ -16,13 +16,13 @@ import streamlit as st  # noqa: E402
 
 from dashboard import common  # noqa: E402
 from pipeline.cluster_profile import cluster_label  # noqa: E402
-from pipeline.trends import TREND_FEATURES  # noqa: E402
+from pipeline.trends import TREND_FEATURES, filter_tracks  # noqa: E402
 
 st.title("Trends")
 index = common.require_index()
 filters = common.catalog_filters(index, key="trends")
 names = common.cluster_names(index)
-n = len(common.aggregate("filter_tracks", filters, module="pipeline.trends"))
+n = len(filter_tracks(index.tracks, *filters))
 st.caption(f"{n:,} of {len(index.tracks):,} tracks match the filters (sidebar).")
 if n == 0:
     st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")

@@ -76,7 +76,10 @@ def kmeans_nn_method(x: np.ndarray, seeds: np.ndarray, depth: int, seed: int,
     k = max(1, min(n_clusters, len(x) // 5))
     labels = KMeans(k, random_state=seed, n_init=3).fit_predict(x)
     seed_lab = labels[seeds]
-    penalty = lambda sl: (seed_lab[sl, None] != labels[None, :]).astype(np.float32) * 4.0  # noqa: E731
+
+    def penalty(sl: slice) -> np.ndarray:
+        return (seed_lab[sl, None] != labels[None, :]).astype(np.float32) * 4.0
+
     return top_by_score(x[seeds], x, seeds, depth, penalty=penalty)
 
 
@@ -113,6 +116,15 @@ def cooccurrence_method(cooc: Cooccurrence, popularity: np.ndarray, seeds: np.nd
         both = np.concatenate([row, extra])[:depth]
         out[i, :len(both)] = both
     return out
+
+
+def artist_then_cosine_method(emb: np.ndarray, artist: np.ndarray, seeds: np.ndarray,
+                              depth: int) -> np.ndarray:
+    """The seed work's best prototype: same-artist tracks first, then embedding cosine."""
+    def same(sl: slice) -> np.ndarray:  # a negative penalty lifts same-artist tracks
+        return -2.0 * (artist[seeds[sl], None] == artist[None, :]).astype(np.float32)
+
+    return top_by_score(emb[seeds], emb, seeds, depth, penalty=same)
 
 
 def audio_columns(feature_names: list[str]) -> np.ndarray:

@@ -80,6 +80,28 @@ class Cooccurrence:
         out.sort_indices()
         return out
 
+    def artist_artist_counts(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Playlists holding both the seed's artist and each artist: (n_seeds, n_artists).
+
+        Known even when the seed itself has no playlist but its artist's other tracks do.
+        """
+        out = (self.artist_m[self.artist_code[rows]] @ self.artist_m.T).tocsr()
+        out.sort_indices()
+        return out
+
+    def top_artists(self, rows: np.ndarray, n: int) -> list[np.ndarray]:
+        """Per seed, up to ``n`` artists most often in a playlist with the seed's artist
+        (the seed's own artist excluded)."""
+        c = self.artist_artist_counts(rows)
+        out = []
+        for i, seed in enumerate(rows):
+            lo, hi = c.indptr[i], c.indptr[i + 1]
+            idx, val = c.indices[lo:hi], c.data[lo:hi]
+            keep = idx != self.artist_code[seed]
+            idx, val = idx[keep], val[keep]
+            out.append(idx[np.lexsort((idx, -val))[:n]])
+        return out
+
     def top(self, rows: np.ndarray, n: int) -> list[np.ndarray]:
         """Per seed, up to ``n`` co-occurring track rows, most shared playlists first.
 

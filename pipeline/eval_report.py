@@ -11,6 +11,7 @@ METHOD_NOTES = {
     "autoencoder": "small dense autoencoder (8-d bottleneck) + cosine",
     "embedding_knn": "metric-learning embedding (pipeline) retrained on training playlists + kNN",
     "content": "LambdaRank on content features only (audio, year, popularity, embedding)",
+    "artist_then_cosine": "same-artist tracks first, then embedding cosine (seed prototype)",
     "cooccurrence": "tracks sharing the most training playlists; popular tracks fill up",
     "hybrid": "candidates from embedding, co-occurrence, same artist/album; LambdaRank",
 }
@@ -46,11 +47,18 @@ def _genre(g: dict[str, Any]) -> list[str]:
 def _audit(a: dict) -> list[str]:
     lines = [f"{a['seed_artist_in_training']} of {a['seeds']} seeds have another track by "
              "their artist in a training playlist. P@10 by group:", "",
-             "| method | artist in training | artist not in training |", "|---|---|---|"]
+             "| method | artist in training | artist not in training | hits by the seed's "
+             "artist | cold start: hits by the seed's artist |", "|---|---|---|---|---|"]
+    cold = a.get("cold_start", {})
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
     for name, v in a["precision_at_10_by_group"].items():
-        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        c = cold.get(name, {}).get("same_artist_share_of_hits")
         lines.append(f"| `{name}` | {fmt(v['artist_in_training'])} | "
-                     f"{fmt(v['artist_not_in_training'])} |")
+                     f"{fmt(v['artist_not_in_training'])} | "
+                     f"{fmt(v['same_artist_share_of_hits'])} | {fmt(c)} |")
     return lines
 
 

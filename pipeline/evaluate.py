@@ -38,7 +38,8 @@ class EvalConfig(BaseModel):
     n_boot: int = Field(1000, ge=10)
 
 
-def per_seed_metrics(ranked: np.ndarray, relevant: list[np.ndarray], k: int) -> dict[str, np.ndarray]:
+def per_seed_metrics(ranked: np.ndarray, relevant: list[np.ndarray],
+                     k: int) -> dict[str, np.ndarray]:
     """Per-seed metrics of rankings (m, depth) against relevant row sets. Each value (m,)."""
     hits = np.stack([np.isin(r, rel) & (r >= 0) for r, rel in zip(ranked, relevant)])
     n_rel = np.array([len(r) for r in relevant])
@@ -87,6 +88,8 @@ def method_table(tracks, x, names, sig, models, rcfg, depth: int, seed: int,
     }
     if not cold:
         m["cooccurrence"] = lambda s: bl.cooccurrence_method(sig.cooc, pop, s, depth)
+        m["artist_then_cosine"] = lambda s: bl.artist_then_cosine_method(
+            sig.emb, sig.cooc.artist_code, s, depth)
         m["hybrid"] = lambda s: rank_rows(models.hybrid, sig, s, rcfg, False, depth)
     return m
 
@@ -116,7 +119,8 @@ def _score_methods(methods: dict, seeds: LabelledSeeds, ecfg: EvalConfig, seed: 
             if known_artist.any() else None,
             "artist_not_in_training": round(float(vals["precision_at_10"][~known_artist].mean()), 4)
             if (~known_artist).any() else None}
-        log.info("evaluate %-14s P@10 %.4f (%.1f s)", name, out[name]["precision_at_10"], secs[name])
+        log.info("evaluate %-14s P@10 %.4f (%.1f s)", name, out[name]["precision_at_10"],
+                 secs[name])
     return out, audit, secs
 
 
@@ -179,7 +183,8 @@ def run_evaluation(tracks: pd.DataFrame, memberships: pd.DataFrame, x: np.ndarra
     keep = ~np.isin(np.arange(len(tracks)), seeds.rows)
     cold_m = train_m[~train_m["track_id"].isin(tracks["track_id"].to_numpy()[seeds.rows])]
     sig_c = fit_signals(tracks, x, feature_names, cold_m, cfg.embedding, cfg.ranker, seed, keep)
-    cold_fns = method_table(tracks, x, feature_names, sig_c, models, cfg.ranker, ecfg.depth, seed, True)
+    cold_fns = method_table(tracks, x, feature_names, sig_c, models, cfg.ranker, ecfg.depth,
+                            seed, True)
     cold, cold_audit, cold_secs = _score_methods(cold_fns, seeds, ecfg, seed, known,
                                                   sig.cooc.artist_code)
     from .genre import evaluate_genre

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         raise CacheError(f"{cache}: evaluate needs {', '.join(missing)}; build the cache first "
                          f"with `python -m pipeline build --cache {cache}`.")
     cfg_path = cache / "config.json"
-    cfg = PipelineConfig.model_validate(io.read_json(cfg_path)) if cfg_path.exists() else PipelineConfig()
+    cfg = (PipelineConfig.model_validate(io.read_json(cfg_path)) if cfg_path.exists()
+           else PipelineConfig())
     if args.seed is not None:
         cfg = cfg.model_copy(update={"seed": args.seed})
     result = run_evaluation(io.read_parquet(cache / "tracks.parquet"),
@@ -52,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
             tmp.write_text(render(result, command))
     m, c = result["methods"], result["cold_start"]
     best_cold = max(c, key=lambda n: c[n]["precision_at_10"])
-    print(f"hybrid P@10 {m['hybrid']['precision_at_10']:.3f} {m['hybrid']['ci95']['precision_at_10']}"
+    h = m["hybrid"]
+    print(f"hybrid P@10 {h['precision_at_10']:.3f} {h['ci95']['precision_at_10']}"
           f" | best cold-start {best_cold} {c[best_cold]['precision_at_10']:.3f}"
           f" | genre artist-disjoint {result['genre_classifier'].get('accuracy_artist_disjoint')}"
-          f" | {result['protocol']['n_seeds']} seeds, {result['protocol']['seconds']} s -> {args.out}")
+          f" | {result['protocol']['n_seeds']} seeds, {result['protocol']['seconds']} s"
+          f" -> {args.out}")
     return 0

@@ -8,6 +8,11 @@ memberships passed to :func:`build_signals`, so held-out playlists stay invisibl
 Two feature sets: ``hybrid`` uses the seed's playlist and artist history; ``content``
 treats the seed as a new track (cold start) and uses only its audio features, year and
 popularity (the candidate's own catalog statistics are still allowed).
+
+No feature describes the *candidate's* own playlists (its playlist count, its genre from
+playlists): under a held-out-playlist protocol a track with no known playlist is by
+construction in a held-out one, so such a feature tells the ranker which tracks are hits
+(measured: the candidate's playlist count became the top feature and inflated P@10).
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ import pandas as pd
 from .cooccurrence import Cooccurrence, lookup
 from .neighbors import knn
 
-CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_diff", "deg_c",
-                    "cluster_same", "artist_size_c"]
-HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "same_artist", "same_album",
-                    "genre_sim", "subgenre_sim", "deg_s"]
+CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_diff",
+                    "cluster_same", "artist_size_c", "genre_match", "subgenre_match"]
+HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "artist_pair_cooc", "same_artist",
+                    "same_album", "deg_s"]
+ARTIST_NEIGHBOURS = 20      # co-occurring artists whose tracks become candidates
+TRACKS_PER_ARTIST = 10
 
 
 @dataclass
@@ -36,6 +43,10 @@ class Signals:
         cooc: co-occurrence in the known playlists.
         genre_vec / subgenre_vec: (n, n_labels) share of a track's known playlists per label;
             all-zero rows for tracks without known playlists.
+        genre_nn / subgenre_nn: (n, n_labels) the same, averaged over a track's nearest
+            labelled neighbours in the embedding, *never itself*: a content-based label
+            estimate computed alike for every track, so it does not reveal whether the
+            track's own playlists are known.
         cluster: (n,) KMeans cluster of the embedding.
         album_code, year, popularity, artist_size: (n,) catalog attributes.
         artist_rows / album_rows: code -> track rows, for same-artist/album candidates.
@@ -47,6 +58,8 @@ class Signals:
     cooc: Cooccurrence
     genre_vec: np.ndarray
     subgenre_vec: np.ndarray
+    genre_nn: np.ndarray
+    subgenre_nn: np.ndarray
     cluster: np.ndarray
     album_code: np.ndarray
     year: np.ndarray
@@ -88,6 +101,25 @@ def kmeans_labels(emb: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     return km.fit_predict(emb).astype(np.int32)
 
 
+def neighbour_labels(emb: np.ndarray, vecs: list[np.ndarray], k: int = 20) -> list[np.ndarray]:
+    """Label shares averaged over each track's k nearest labelled tracks, itself excluded.
+
+    Args:
+        emb: (n, dim) embedding; vecs: label-share matrices, each (n, n_labels).
+    Returns:
+        One (n, n_labels) float32 matrix per input; zeros if nothing is labelled.
+    """
+    known = np.flatnonzero(vecs[0].sum(1) > 0)
+    if len(known) < 2:
+        return [np.zeros_like(v) for v in vecs]
+    idx, _ = knn(emb, emb[known], min(k + 1, len(known)))
+    rows = known[idx]                                    # (n, k+1) track rows
+    w = (rows != np.arange(len(emb))[:, None]).astype(np.float32)
+    w[:, -1] *= (w.sum(1) > k)  # keep exactly k when self was not among them
+    w /= np.maximum(w.sum(1, keepdims=True), 1.0)
+    return [np.einsum("nk,nkl->nl", w, v[rows]).astype(np.float32) for v in vecs]
+
+
 def _rows_by(codes: np.ndarray) -> dict[int, np.ndarray]:
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
@@ -104,6 +136,9 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
         memberships: the playlists a recommender may learn from (training playlists).
     """
     cooc = Cooccurrence.fit(tracks, memberships)
+    genre_vec = label_shares(tracks, memberships, "genre")
+    subgenre_vec = label_shares(tracks, memberships, "subgenre")
+    genre_nn, subgenre_nn = neighbour_labels(emb, [genre_vec, subgenre_vec])
     album = tracks["album_id"].astype("string").fillna(tracks["track_id"].astype("string"))
     album_code = pd.factorize(album)[0].astype(np.int64)
     year = tracks["year"].fillna(tracks["decade"] + 5).astype(float).to_numpy()
@@ -112,8 +147,8 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     return Signals(
         x=x.astype(np.float32), feature_names=list(feature_names),
         emb=emb.astype(np.float32), cooc=cooc,
-        genre_vec=label_shares(tracks, memberships, "genre"),
-        subgenre_vec=label_shares(tracks, memberships, "subgenre"),
+        genre_vec=genre_vec, subgenre_vec=subgenre_vec, genre_nn=genre_nn,
+        subgenre_nn=subgenre_nn,
         cluster=cluster, album_code=album_code, year=year, popularity=pop,
         artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
         artist_rows=_rows_by(cooc.artist_code), album_rows=_rows_by(album_code))
@@ -132,12 +167,16 @@ def candidates(sig: Signals, seeds: np.ndarray, n_emb: int, n_cooc: int, n_same:
     nn, _ = knn(sig.emb[seeds], sig.emb, min(n_emb + 1, sig.n))
     co = (sig.cooc.top(seeds, n_cooc) if not content_only and sig.cooc.has_playlists
           else [np.zeros(0, np.int64)] * len(seeds))
+    arts = (sig.cooc.top_artists(seeds, ARTIST_NEIGHBOURS)
+            if not content_only and sig.cooc.has_playlists and n_same
+            else [np.zeros(0, np.int64)] * len(seeds))
     groups, cands = [], []
     for i, s in enumerate(seeds):
         parts = [nn[i].astype(np.int64), co[i]]
         if not content_only:
             parts += [sig.artist_rows[int(sig.cooc.artist_code[s])][:n_same],
-                      sig.album_rows[int(sig.album_code[s])][:n_same]]
+                      sig.album_rows[int(sig.album_code[s])][:n_same],
+                      *[sig.artist_rows[int(a)][:TRACKS_PER_ARTIST] for a in arts[i]]]
         c = np.concatenate(parts)
         c = c[c != s]
         _, first = np.unique(c, return_index=True)
@@ -169,15 +208,27 @@ def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.n
         "year_gap": np.abs(sig.year[s] - sig.year[cand]).astype(np.float32),
         "pop_c": sig.popularity[cand], "pop_s": sig.popularity[s],
         "pop_diff": sig.popularity[cand] - sig.popularity[s],
-        "deg_c": sig.cooc.degree[cand],
         "cluster_same": (sig.cluster[s] == sig.cluster[cand]).astype(np.float32),
         "artist_size_c": sig.artist_size[cand],
     }
+    seed_g, seed_sg = _seed_labels(sig, s, content_only)
+    f["genre_match"] = _rowdot(seed_g, sig.genre_nn[cand])
+    f["subgenre_match"] = _rowdot(seed_sg, sig.subgenre_nn[cand])
     for j, name in enumerate(sig.feature_names):
         f[f"d_{name}"] = np.abs(xs[:, j] - xc[:, j])
     if not content_only:
         f.update(_history_features(sig, seeds, group, cand))
     return pd.DataFrame(f)[feature_columns(sig.feature_names, content_only)]
+
+
+def _seed_labels(sig: Signals, s: np.ndarray, content_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's genre and subgenre shares: its own known playlists when history is
+    allowed and known, else the neighbour estimate. Each (n_pairs, n_labels)."""
+    if content_only:
+        return sig.genre_nn[s], sig.subgenre_nn[s]
+    known = sig.genre_vec[s].sum(1, keepdims=True) > 0
+    return (np.where(known, sig.genre_vec[s], sig.genre_nn[s]),
+            np.where(known, sig.subgenre_vec[s], sig.subgenre_nn[s]))
 
 
 def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,
@@ -191,10 +242,9 @@ def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,
         "cooc": shared,
         "cooc_norm": shared / np.sqrt(np.maximum(deg[s] * deg[cand], 1.0)),
         "artist_cooc": lookup(sig.cooc.artist_counts(seeds), group, art[cand]),
+        "artist_pair_cooc": lookup(sig.cooc.artist_artist_counts(seeds), group, art[cand]),
         "same_artist": (art[s] == art[cand]).astype(np.float32),
         "same_album": (sig.album_code[s] == sig.album_code[cand]).astype(np.float32),
-        "genre_sim": _rowdot(sig.genre_vec[s], sig.genre_vec[cand]),
-        "subgenre_sim": _rowdot(sig.subgenre_vec[s], sig.subgenre_vec[cand]),
         "deg_s": deg[s],
     }
 

@@ -62,16 +62,24 @@ def sample_seeds(tracks: pd.DataFrame, held_out: pd.DataFrame, per_playlist: int
     return LabelledSeeds(np.array(rows, np.int64), np.array(pls, object), rel)
 
 
-def _group_table(sig: Signals, seeds: LabelledSeeds, cfg: RankerConfig,
-                 content_only: bool) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Features, labels (n_pairs,) and group sizes (n_groups,) of groups with a hit."""
+def _group_table(sig: Signals, seeds: LabelledSeeds, cfg: RankerConfig, content_only: bool,
+                 rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Features, labels (n_pairs,) and group sizes (n_groups,) of groups with a hit.
+
+    Each group keeps its hits and at most ``cfg.max_negatives`` sampled non-hits, so
+    more seeds fit in the same training time.
+    """
     group, cand = candidates(sig, seeds.rows, cfg.n_emb, cfg.n_cooc, cfg.n_same, content_only)
     y = np.zeros(len(cand), np.int32)
+    keep = np.zeros(len(cand), bool)
+    starts = np.searchsorted(group, np.arange(len(seeds.rows) + 1))
     for i, rel in enumerate(seeds.relevant):
-        sel = np.flatnonzero(group == i)
-        y[sel] = np.isin(cand[sel], rel)
-    has_hit = np.bincount(group, weights=y, minlength=len(seeds.rows)) > 0
-    keep = has_hit[group]
+        lo, hi = starts[i], starts[i + 1]
+        y[lo:hi] = np.isin(cand[lo:hi], rel)
+        if y[lo:hi].any():
+            neg = lo + np.flatnonzero(y[lo:hi] == 0)
+            keep[lo + np.flatnonzero(y[lo:hi])] = True
+            keep[rng.choice(neg, min(cfg.max_negatives, len(neg)), replace=False)] = True
     x = pair_features(sig, seeds.rows, group[keep], cand[keep], content_only)
     sizes = np.bincount(group[keep], minlength=len(seeds.rows))
     return x, y[keep], sizes[sizes > 0]
@@ -126,7 +134,8 @@ def train_rankers(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
                     "label_seeds": int(len(seeds.rows))}
     models = {}
     for name, content_only in (("hybrid", False), ("content", True)):
-        xg, y, sizes = _group_table(sig, seeds, cfg, content_only)
+        xg, y, sizes = _group_table(sig, seeds, cfg, content_only,
+                                    np.random.default_rng(seed))
         if name == "hybrid" and extra_groups is not None and len(extra_groups[1]):
             xg = pd.concat([xg, extra_groups[0][xg.columns]], ignore_index=True)
             y = np.concatenate([y, extra_groups[1]])

@@ -74,7 +74,8 @@ def standardise(score: np.ndarray) -> np.ndarray:
     return (score - score.mean()) / (sd if sd > 1e-9 else 1.0)
 
 
-def feature_gaps(x: np.ndarray, names: list[str], seed: int, rows: np.ndarray) -> tuple[list[str], list[str]]:
+def feature_gaps(x: np.ndarray, names: list[str], seed: int,
+                 rows: np.ndarray) -> tuple[list[str], list[str]]:
     """Per candidate, the two features closest to the seed and the one furthest apart.
 
     Args:

@@ -46,5 +46,8 @@ def run_ranker(ctx) -> dict[str, Any]:
 def model_texts(models) -> dict[str, str]:
     """LightGBM text of both rankers (a comment line when a ranker could not be trained)."""
     reason = models.report.get("reason", "")
-    as_text = lambda b: b.model_to_string() if b is not None else NO_MODEL.format(reason=reason)  # noqa: E731
+
+    def as_text(booster) -> str:
+        return booster.model_to_string() if booster is not None else NO_MODEL.format(reason=reason)
+
     return {"ranker.txt": as_text(models.hybrid), "ranker_content.txt": as_text(models.content)}

@@ -148,7 +148,8 @@ class Recommender:
 
     def _recommend(self, track_id: str, k: int, mode: str, steer, exclude) -> pd.DataFrame:
         if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"The 'k' parameter of recommend must be a positive int. Got {k!r} instead.")
+            raise ValueError(f"The 'k' parameter of recommend must be a positive int. "
+                             f"Got {k!r} instead.")
         seed = self.index.row(track_id)
         steer = validate_steer(steer)
         cand, score = self._candidates(seed, mode)
@@ -173,13 +174,16 @@ class Recommender:
             return self._by_genre(seed)
         if mode in ("embedding_knn", "cosine_raw"):
             x = self.sig.emb if mode == "embedding_knn" else self._audio()
-            sims = (x @ x[seed]) / np.maximum(np.linalg.norm(x, axis=1) * np.linalg.norm(x[seed]), 1e-9)
+            norm = np.linalg.norm(x, axis=1) * np.linalg.norm(x[seed])
+            sims = (x @ x[seed]) / np.maximum(norm, 1e-9)
         elif mode == "cooccurrence":
-            sims = np.asarray(self.sig.cooc.counts(s).todense()).ravel() * 1000 + self.sig.popularity
+            shared = self.sig.cooc.counts(s).toarray().ravel()
+            sims = shared * 1000 + self.sig.popularity
         elif mode == "popularity":
             sims = self.sig.popularity.astype(float)
         else:
-            raise ValueError(f"compare: unknown method {mode!r}; use one of {', '.join(COMPARE_METHODS)}.")
+            raise ValueError(f"compare: unknown method {mode!r}; use one of "
+                             f"{', '.join(COMPARE_METHODS)}.")
         sims[seed] = -np.inf
         cand = np.argpartition(-sims, min(300, len(sims) - 1))[:300]
         return cand[np.isfinite(sims[cand])], sims[cand][np.isfinite(sims[cand])]
@@ -216,10 +220,12 @@ class Recommender:
             vote[hit] = 1
         return cand, z, vote
 
-    def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray, vote: np.ndarray) -> pd.DataFrame:
+    def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray,
+               vote: np.ndarray) -> pd.DataFrame:
         t = self.tracks
         sig = self.sig
-        out = t.iloc[rows][["track_id", "track_name", "artist", "year", "spotify_url"]].reset_index(drop=True)
+        cols = ["track_id", "track_name", "artist", "year", "spotify_url"]
+        out = t.iloc[rows][cols].reset_index(drop=True)
         out.insert(0, "rank", np.arange(1, len(rows) + 1))
         out["genre"] = self.genre[rows]
         out["score"] = np.round(score, 4)
@@ -228,7 +234,8 @@ class Recommender:
                                          np.zeros(len(rows), np.int64), rows).astype(int)
         out["same_artist"] = sig.cooc.artist_code[rows] == sig.cooc.artist_code[seed]
         out["same_album"] = sig.album_code[rows] == sig.album_code[seed]
-        out["close_features"], out["apart_features"] = feature_gaps(sig.x, sig.feature_names, seed, rows)
+        close, apart = feature_gaps(sig.x, sig.feature_names, seed, rows)
+        out["close_features"], out["apart_features"] = close, apart
         out["feedback"] = vote.astype(int)
         out["why"] = [why_text(r) for r in out.to_dict("records")]
         return out[COLUMNS]

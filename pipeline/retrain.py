@@ -42,7 +42,8 @@ def feedback_groups(sig: Signals, booster, votes: pd.DataFrame, row_of: dict[str
         y = np.array([1] * len(top[:TOP_AS_NEUTRAL]) + [2 if v > 0 else 0 for v in voted.values()])
         if len(np.unique(y)) < 2:
             continue
-        feats.append(pair_features(sig, np.array([seed]), np.zeros(len(rows), np.int64), rows, False))
+        group = np.zeros(len(rows), np.int64)
+        feats.append(pair_features(sig, np.array([seed]), group, rows, False))
         labels.append(y)
         sizes.append(len(rows))
     if not feats:

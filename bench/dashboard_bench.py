@@ -104,8 +104,12 @@ def chromium(headless: bool = True) -> Iterator:
             browser.close()
 
 
-def wait_idle(page, timeout: float = 60, quiet: float = 0.4) -> None:
-    """Wait until Streamlit's "running" indicator has been absent for ``quiet`` seconds."""
+def wait_idle(page, timeout: float = 60, quiet: float = 0.4) -> float:
+    """Wait until Streamlit's "running" indicator has been absent for ``quiet`` seconds.
+
+    Returns the ``time.perf_counter()`` at which it was last seen gone (the quiet period
+    itself is not part of a measurement).
+    """
     deadline = time.monotonic() + timeout
     calm_since = None
     while time.monotonic() < deadline:
@@ -113,18 +117,23 @@ def wait_idle(page, timeout: float = 60, quiet: float = 0.4) -> None:
         if running:
             calm_since = None
         elif calm_since is None:
-            calm_since = time.monotonic()
-        elif time.monotonic() - calm_since >= quiet:
-            return
-        page.wait_for_timeout(50)
+            calm_since = time.perf_counter()
+        elif time.perf_counter() - calm_since >= quiet:
+            return calm_since
+        page.wait_for_timeout(30)
     raise TimeoutError(f"the app was still running after {timeout:.0f} s")
 
 
-def wait_page(page, title: str, ready: str, timeout: float = 60) -> None:
-    """Wait for a page's title and main content, then for the script to finish."""
+def wait_page(page, title: str, ready: str, timeout: float = 60) -> float:
+    """Wait for a page's title and main content, then for the script to finish.
+
+    Returns the ``perf_counter`` time at which the page was complete.
+    """
     page.get_by_role("heading", name=title).first.wait_for(timeout=timeout * 1000)
     page.locator(ready).first.wait_for(timeout=timeout * 1000)
-    wait_idle(page, timeout)
+    seen = time.perf_counter()
+    return max(seen if page.locator('[data-testid="stStatusWidget"]').count() == 0 else 0,
+               wait_idle(page, timeout))
 
 
 def goto_nav(page, title: str) -> None:
@@ -134,15 +143,29 @@ def goto_nav(page, title: str) -> None:
 
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``."""
-    box = page.locator('[data-testid="stSelectbox"]', has_text=label).first
-    box.locator('[data-baseweb="select"]').click()
-    page.locator('[role="listbox"] [role="option"]', has_text=option).first.click()
+    page.get_by_role("combobox", name=label).first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
 
 
 def search(page, label: str, query: str) -> None:
     field = page.get_by_label(label).first
     field.fill(query)
     field.press("Enter")
+
+
+def _timed(times: dict, name: str, t0: float, wait) -> None:
+    """Record seconds since ``t0`` once ``wait()`` returns; NaN (and a warning) if it fails."""
+    try:
+        done = wait()
+        times.setdefault(name, []).append((done or time.perf_counter()) - t0)
+    except Exception as exc:  # noqa: BLE001 - one broken page must not stop the bench
+        log.warning("%s: did not finish (%s)", name, str(exc).splitlines()[0])
+        times.setdefault(name, []).append(float("nan"))
+
+
+def _drawn(page, selector: str) -> float:
+    page.locator(selector).first.wait_for(timeout=30_000)
+    return time.perf_counter()
 
 
 def measure(base: str, repeat: int) -> dict[str, list[float]]:
@@ -157,27 +180,23 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
             for path, title, ready in PAGES:
                 t0 = time.perf_counter()
                 page.goto(f"{base}/{path}")
-                wait_page(page, title, ready)
-                times.setdefault(f"page: {nav_titles[path]} (open URL)", []).append(
-                    time.perf_counter() - t0)
+                _timed(times, f"page: {nav_titles[path]} (open URL)", t0,
+                       lambda: wait_page(page, title, ready))
             for path, title, ready in PAGES[1:] + PAGES[:1]:
                 t0 = time.perf_counter()
                 goto_nav(page, nav_titles[path])
-                wait_page(page, title, ready)
-                times.setdefault(f"page: {nav_titles[path]} (sidebar)", []).append(
-                    time.perf_counter() - t0)
+                _timed(times, f"page: {nav_titles[path]} (sidebar)", t0,
+                       lambda: wait_page(page, title, ready))
             goto_nav(page, "Cluster map")
             wait_page(page, "Cluster map", ".js-plotly-plot")
             t0 = time.perf_counter()
             choose(page, "Colour by", "energy")
-            page.locator(".js-plotly-plot .colorbar").first.wait_for(timeout=30_000)
-            wait_idle(page)
-            times.setdefault("map: colour change", []).append(time.perf_counter() - t0)
+            _timed(times, "map: colour change", t0, lambda: max(
+                _drawn(page, ".js-plotly-plot .colorbar"), wait_idle(page)))
             t0 = time.perf_counter()
-            search(page, "Search a track or artist", f"love{r}"[:4])
-            page.get_by_text("tracks match").first.wait_for(timeout=30_000)
-            wait_idle(page)
-            times.setdefault("map: search", []).append(time.perf_counter() - t0)
+            search(page, "Search a track or artist", ["love", "queen", "night"][r % 3])
+            _timed(times, "map: search", t0, lambda: max(
+                _drawn(page, "text=tracks match"), wait_idle(page)))
             ctx.close()
     return times
 

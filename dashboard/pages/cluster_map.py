@@ -20,9 +20,11 @@ from pipeline.cluster_profile import NOISE_NAME, cluster_label  # noqa: E402
 
 COLOR_BY = ["cluster", "genre", "energy", "danceability", "valence", "tempo", "acousticness",
             "loudness", "speechiness", "instrumentalness", "liveness", "year", "popularity"]
-HOVER = ("%{hovertext}<br>energy %{customdata[1]:.2f} · tempo %{customdata[2]:.0f} · "
-         "valence %{customdata[3]:.2f} · dance %{customdata[4]:.2f} · pop %{customdata[5]:.0f}"
-         "<extra>%{fullData.name}</extra>")
+# Hover card: "title — artist · genre" as text (kept short: it is most of the payload), the
+# numbers from customdata = (row, year, energy, tempo, valence, popularity) as float32.
+HOVER = ("<b>%{hovertext}</b><br>%{customdata[1]:.0f} · energy %{customdata[2]:.2f} · "
+         "tempo %{customdata[3]:.0f} · valence %{customdata[4]:.2f} · "
+         "popularity %{customdata[5]:.0f}<extra>%{fullData.name}</extra>")
 TABLE_COLS = ["track_name", "artist", "year", "genre", "cluster_name", "energy", "tempo",
               "valence", "popularity", "spotify_url"]
 
@@ -46,16 +48,14 @@ def map_data(cache: str, mtime: float) -> pd.DataFrame:
     for col in COLOR_BY[2:]:
         df[col] = t[col].astype("float32").to_numpy()
     df["cluster_name"] = [cluster_label(int(c), names) for c in df["cluster"]]
-    year = t["year"].astype("Int64").astype("string").fillna("year?")
-    df["hover"] = ("<b>" + t["track_name"].astype(str).str.slice(0, 48) + "</b><br>"
-                   + t["artist"].astype(str).str.slice(0, 40) + "<br>"
-                   + df["genre"] + " · " + year).to_numpy()
+    df["hover"] = (t["track_name"].astype(str).str.slice(0, 40) + " — "
+                   + t["artist"].astype(str).str.slice(0, 28) + " · " + df["genre"]).to_numpy()
     return df
 
 
 def _trace(d: pd.DataFrame, name: str, **marker) -> go.Scattergl:
-    custom = np.column_stack([d.index.to_numpy(), d["energy"], d["tempo"], d["valence"],
-                              d["danceability"], d["popularity"]]).astype("float32")
+    custom = np.column_stack([d.index.to_numpy(), d["year"], d["energy"], d["tempo"],
+                              d["valence"], d["popularity"]]).astype("float32")
     return go.Scattergl(x=d["x"], y=d["y"], mode="markers", name=name, hovertext=d["hover"],
                         customdata=custom, hovertemplate=HOVER,
                         marker={"size": 3, "opacity": 0.75, **marker})

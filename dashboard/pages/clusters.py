@@ -41,7 +41,8 @@ common.download_table(view, "clusters")
 options = common.cluster_options(index, include_noise=True)
 ids = list(options)
 biggest = int(table.loc[table["cluster"] >= 0].sort_values("size").iloc[-1]["cluster"])
-tab_one, tab_cmp = st.tabs(["One cluster", "Compare two"])
+view = st.radio("View", ["One cluster", "Compare two"], horizontal=True, key="cb_view",
+                label_visibility="collapsed")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -51,7 +52,7 @@ def _profile(cache: str, mtime: float):
     return feature_profile(common._load_index(cache, mtime).tracks)
 
 
-with tab_one:
+if view == "One cluster":
     cid = st.selectbox("Cluster", ids, index=ids.index(biggest), format_func=options.get,
                        key="cb_cluster")
     row = table.set_index("cluster").loc[cid]
@@ -89,7 +90,7 @@ with tab_one:
                                     "membership", format="%.2f")})
     common.download_table(reps, f"cluster_{cid}_tracks", key="dl_reps")
 
-with tab_cmp:
+else:
     real = [c for c in ids if c >= 0]
     c = st.columns(2)
     a = c[0].selectbox("Cluster A", real, index=0, format_func=options.get, key="cb_a")

@@ -28,10 +28,12 @@ if n == 0:
     st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")
     st.stop()
 
-t_time, t_share, t_dist, t_corr, t_key, t_pop = st.tabs(
-    ["Over time", "Cluster shares", "Distributions", "Correlations", "Key & mode", "Popularity"])
+# One view at a time (a radio, not tabs): only the chosen view's charts are computed and sent.
+VIEWS = ["Over time", "Cluster shares", "Distributions", "Correlations", "Key & mode",
+         "Popularity"]
+view = st.radio("View", VIEWS, horizontal=True, key="trends_view", label_visibility="collapsed")
 
-with t_time:
+if view == VIEWS[0]:
     c = st.columns([2, 2, 2, 1])
     feature = c[0].selectbox("Feature", TREND_FEATURES, index=1, key="trend_feature")
     by_label = c[1].selectbox("Split by", ["none", "genre", "cluster"], key="trend_by")
@@ -69,7 +71,7 @@ with t_time:
                   labels={"z": "z-score", "year": "release year"})
     common.show_chart(fig, norm, "normalised_trends")
 
-with t_share:
+if view == VIEWS[1]:
     share = common.aggregate("cluster_share_by_year", filters)
     share = share.assign(cluster_name=[cluster_label(int(c), names) for c in share["cluster"]])
     fig = px.area(share.sort_values(["cluster", "year"]), x="year", y="share",
@@ -80,7 +82,7 @@ with t_share:
     fig.update_layout(yaxis_tickformat=".0%", legend_font_size=10)
     common.show_chart(fig, share, "cluster_share_by_year")
 
-with t_dist:
+if view == VIEWS[2]:
     c = st.columns([2, 2, 2])
     feature_d = c[0].selectbox("Feature", TREND_FEATURES, index=8, key="dist_feature")
     by_d = c[1].selectbox("Group by", ["genre", "decade"], key="dist_by")
@@ -102,13 +104,13 @@ with t_dist:
     common.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",
                       "Box and violin use a random sample of at most 6,000 tracks.")
 
-with t_corr:
+if view == VIEWS[3]:
     corr = common.aggregate("correlation_matrix", filters)
     fig = px.imshow(corr, text_auto=".2f", color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
                     title="Correlation between features (Pearson)", height=560, aspect="auto")
     common.show_chart(fig, corr.reset_index(names="feature"), "feature_correlations")
 
-with t_key:
+if view == VIEWS[4]:
     km = common.aggregate("key_mode_distribution", filters)
     fig = px.bar(km, x="key_name", y="tracks", color="mode", barmode="group", height=420,
                  title="Tracks by key and mode", labels={"key_name": "key"},
@@ -116,7 +118,7 @@ with t_key:
                  category_orders={"key_name": list(km.sort_values("key")["key_name"].unique())})
     common.show_chart(fig, km, "key_mode_distribution")
 
-with t_pop:
+if view == VIEWS[5]:
     level = st.radio("Level", ["genre", "subgenre"], horizontal=True, key="pop_level")
     pop = common.aggregate("popularity_by_group", filters, by=level)
     fig = go.Figure(go.Bar(x=pop["median"], y=pop["group"], orientation="h",

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest and `streamlit run` only add the script's folder
     sys.path.insert(0, str(ROOT))
 
+import logging  # noqa: E402
+
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
@@ -22,6 +24,7 @@ STEER = {"energy": (0.0, 1.0, 0.05), "valence": (0.0, 1.0, 0.05),
 COMPARE = ["hybrid", "content", "by_genre", "embedding_knn", "cosine_raw", "cooccurrence",
            "popularity"]
 PLAY = "rec_play_track"
+log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -112,6 +115,12 @@ with tab_rec:
     except (KeyError, ValueError) as exc:
         st.error(f"No recommendations: {exc}")
         st.stop()
+    except Exception as exc:  # noqa: BLE001 - e.g. a ranker model from another build
+        log.exception("recommend failed for %s", seed)
+        st.error(f"The recommender failed on the cache at {cache} ({type(exc).__name__}: "
+                 f"{exc}). The cache may come from another version: rebuild it on the "
+                 "Overview page or with `make build`.")
+        st.stop()
     for r in recs.itertuples():
         row = st.columns([0.5, 5, 1, 0.6, 0.6, 0.6])
         row[0].markdown(f"**{r.rank}**")
@@ -139,8 +148,9 @@ with tab_cmp:
     kc = c[1].slider("Per method", 5, 20, 10, key="rec_cmp_k")
     try:
         results = _compare(cache, mtime, seed, kc, tuple(methods)) if methods else {}
-    except (KeyError, ValueError) as exc:
-        st.error(f"Could not compare methods: {exc}")
+    except Exception as exc:  # noqa: BLE001 - show the reason, never a traceback
+        log.exception("compare failed for %s", seed)
+        st.error(f"Could not compare methods ({type(exc).__name__}): {exc}")
         results = {}
     items = list(results.items())
     for start in range(0, len(items), 3):

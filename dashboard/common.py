@@ -221,7 +221,8 @@ def spotify_embed(track_id: str, uri: str | None = None, height: int = 152) -> N
     if sid is None:
         st.caption("No Spotify player: this track has no Spotify id.")
         return
-    st.components.v1.iframe(f"https://open.spotify.com/embed/track/{sid}", height=height)
+    st.iframe(f"https://open.spotify.com/embed/track/{sid}", height=height,
+              alt="Spotify player (loads when you are online)")
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:

@@ -81,12 +81,12 @@ class RankerConfig(_Strict):
     n_same: int = Field(50, ge=0)              # same-artist / same-album candidates per seed
     label_playlist_share: float = Field(0.2, gt=0, lt=0.5)  # playlists that label the groups
     seeds_per_playlist: int = Field(30, ge=1)
-    max_negatives: int = Field(60, ge=1)       # sampled non-hits per training group
+    max_negatives: int = Field(40, ge=1)       # sampled non-hits per training group
     min_playlist: int = Field(5, ge=2)
     n_clusters: int = Field(40, ge=1)
     fit_epochs: int = Field(4, ge=1)           # epochs of the ranker's own fit-split embedding
-    n_estimators: int = Field(300, ge=10)
-    learning_rate: float = Field(0.05, gt=0)
+    n_estimators: int = Field(200, ge=10)
+    learning_rate: float = Field(0.08, gt=0)
     num_leaves: int = Field(31, ge=2)
     min_child_samples: int = Field(50, ge=1)
     # LightGBM threads. 1 by default: with OpenMP on a shared 2-core machine, 2 threads

@@ -94,6 +94,7 @@ def fit_booster(x: pd.DataFrame, y: np.ndarray, sizes: np.ndarray, cfg: RankerCo
               "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
               "min_data_in_leaf": cfg.min_child_samples, "feature_fraction": 0.9,
               "bagging_fraction": 0.8, "bagging_freq": 1, "lambdarank_truncation_level": 30,
+              "max_bin": 63,
               "seed": seed, "deterministic": True, "force_col_wise": True,
               "num_threads": cfg.threads, "verbose": -1}
     data = lgb.Dataset(x, y, group=sizes, free_raw_data=True)

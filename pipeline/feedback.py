@@ -64,9 +64,11 @@ class FeedbackStore:
         return df.drop(columns="id").reset_index(drop=True)
 
     def for_seed(self, seed_id: str) -> dict[str, int]:
-        """track_id -> latest vote (+1/-1) for one seed."""
-        df = self.latest(seed_id)
-        return dict(zip(df["track_id"], df["value"].astype(int)))
+        """track_id -> latest vote (+1/-1) for one seed (one small query, no pandas)."""
+        q = (sa.select(FEEDBACK.c.track_id, FEEDBACK.c.value)
+             .where(FEEDBACK.c.seed_id == str(seed_id)).order_by(FEEDBACK.c.id))
+        with self._engine.connect() as con:
+            return {t: int(v) for t, v in con.execute(q)}  # later rows overwrite earlier
 
     def dispose(self) -> None:
         self._engine.dispose()

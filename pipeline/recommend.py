@@ -60,6 +60,8 @@ class Recommender:
         self._spread = {k: float(np.nanstd(self.tracks[k].to_numpy(float))) or 1.0
                         for k in STEER_RANGES if k in self.tracks}
         self._search_keys: list[str] | None = None
+        self._columns = {c: self.tracks[c].to_numpy() for c in
+                         ("track_id", "track_name", "artist", "year", "spotify_url")}
 
     @classmethod
     def load(cls, cache_dir: str | Path, feedback_url: str | None = None) -> Recommender:
@@ -222,23 +224,24 @@ class Recommender:
 
     def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray,
                vote: np.ndarray) -> pd.DataFrame:
-        t = self.tracks
-        sig = self.sig
-        cols = ["track_id", "track_name", "artist", "year", "spotify_url"]
-        out = t.iloc[rows][cols].reset_index(drop=True)
-        out.insert(0, "rank", np.arange(1, len(rows) + 1))
-        out["genre"] = self.genre[rows]
-        out["score"] = np.round(score, 4)
-        out["content_similarity"] = np.round(sig.emb[rows] @ sig.emb[seed], 4)
-        out["shared_playlists"] = lookup(sig.cooc.counts(np.array([seed])),
-                                         np.zeros(len(rows), np.int64), rows).astype(int)
-        out["same_artist"] = sig.cooc.artist_code[rows] == sig.cooc.artist_code[seed]
-        out["same_album"] = sig.album_code[rows] == sig.album_code[seed]
+        """The output table; built from plain arrays (pandas indexing per column costs
+        more than the ranking itself)."""
+        sig, col = self.sig, self._columns
         close, apart = feature_gaps(sig.x, sig.feature_names, seed, rows)
-        out["close_features"], out["apart_features"] = close, apart
-        out["feedback"] = vote.astype(int)
-        out["why"] = [why_text(r) for r in out.to_dict("records")]
-        return out[COLUMNS]
+        shared = lookup(sig.cooc.counts(np.array([seed])), np.zeros(len(rows), np.int64), rows)
+        out = {"rank": np.arange(1, len(rows) + 1),
+               **{c: col[c][rows] for c in ("track_id", "track_name", "artist", "year")},
+               "genre": self.genre[rows], "score": np.round(score, 4),
+               "content_similarity": np.round(sig.emb[rows] @ sig.emb[seed], 4),
+               "shared_playlists": shared.astype(int),
+               "same_artist": sig.cooc.artist_code[rows] == sig.cooc.artist_code[seed],
+               "same_album": sig.album_code[rows] == sig.album_code[seed],
+               "close_features": close, "apart_features": apart,
+               "feedback": vote.astype(int), "spotify_url": col["spotify_url"][rows]}
+        keys = ["same_artist", "same_album", "shared_playlists", "content_similarity",
+                "close_features", "apart_features", "feedback"]
+        out["why"] = [why_text(dict(zip(keys, v))) for v in zip(*(out[k] for k in keys))]
+        return pd.DataFrame(out, columns=COLUMNS)
 
     # ---------------------------------------------------------------- compare
     def compare(self, track_id: str, k: int = 10,

@@ -124,7 +124,7 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
             st.write(f"{'✓' if cached else '▶'} {stage} — {word}")
 
         try:
-            files = resolve_catalog(None)
+            files = _catalog_files(cache) or resolve_catalog(None)
             st.write(f"Catalog: {', '.join(str(f) for f in files)}")
             metrics = build(files, cache, force=force, progress=progress)
         except (CatalogError, CacheError, OSError, ValueError) as exc:
@@ -141,11 +141,25 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
     return metrics
 
 
+def _catalog_files(cache: Path) -> list[Path]:
+    """The catalog files the cache was built from, if they all still exist ($CATALOG wins)."""
+    import json
+
+    if os.environ.get("CATALOG"):
+        return []
+    try:
+        man = json.loads((cache / "manifest.json").read_text())
+        files = [Path(f["path"]) for f in man.get("catalog", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return files if files and all(f.exists() for f in files) else []
+
+
 def build_panel(cache: Path, key: str) -> None:
     """The build button with a note on the command-line equivalent."""
     st.caption(f"Equivalent command: `python -m pipeline build --cache {cache}` "
-               "(or `make build`). The catalog comes from $CATALOG, data/raw/spotify_songs.csv "
-               "or the public download.")
+               "(or `make build`). The catalog is $CATALOG if set, else the files the cache "
+               "was built from, else data/raw/spotify_songs.csv or the public download.")
     force = st.checkbox("Rebuild every stage (ignore cached stages)", key=f"{key}_force")
     if st.button("Build the cache", key=f"{key}_build", type="primary"):
         if run_build(cache, force=force) is not None:

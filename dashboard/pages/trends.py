@@ -55,7 +55,7 @@ if view == VIEWS[0]:
                         line_color=col, legendgroup=group,
                         customdata=d[["n"]], hovertemplate="%{x}: %{y:.3f} (n=%{customdata[0]})")
     fig.update_layout(title=f"Mean {feature} by release year"
-                      + (f" and {by}" if by else "") + f" (band: {band.upper()})",
+                      + (f" and {by}" if by else "") + f" (band: {'95% CI' if band == 'ci95' else 'IQR'})",
                       xaxis_title="release year", yaxis_title=feature, height=430,
                       showlegend=by is not None)
     common.show_chart(fig, data, f"{feature}_by_year", "Years with fewer than 10 tracks are "

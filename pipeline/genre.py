@@ -22,6 +22,15 @@ PARAMS = {"objective": "multiclass", "learning_rate": 0.06, "num_leaves": 31,
           "bagging_freq": 1, "lambda_l2": 2.0, "deterministic": True, "force_col_wise": True,
           "verbose": -1}
 N_ROUNDS = 300
+MIN_CLASS_SIZE = 20   # rarer labels are not learnt (they keep their own label)
+MAX_CLASSES = 30      # e.g. Spotify-2000's 149 "Top Genre" values: the 30 most common
+
+
+def trainable(lab: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(mask (n,) of tracks whose label is learnt, sorted class names)."""
+    counts = lab.value_counts()
+    keep = counts[counts >= MIN_CLASS_SIZE].index[:MAX_CLASSES]
+    return lab.isin(keep).to_numpy(), sorted(keep)
 
 
 def track_labels(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str = "genre") -> pd.Series:
@@ -108,10 +117,9 @@ def evaluate_genre(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int) -
     """Random-split and artist-disjoint accuracy with confusion matrices (labels from
     ``memberships`` only)."""
     lab = track_labels(tracks, memberships)
-    ok = lab.notna().to_numpy()
-    if ok.sum() < 50:
-        return {"trained": False, "reason": "fewer than 50 tracks with a known genre"}
-    classes = sorted(lab[ok].unique())
+    ok, classes = trainable(lab)
+    if ok.sum() < 50 or len(classes) < 2:
+        return {"trained": False, "reason": "fewer than 50 tracks with a learnable genre"}
     y = pd.Categorical(lab[ok], categories=classes).codes.astype(int)
     x = genre_matrix(tracks)[ok].reset_index(drop=True)
     acc_r, conf_r = _split_scores(x, y, np.arange(len(y)), classes, seed)
@@ -135,15 +143,16 @@ def build_genre(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
     source = memberships if memberships["genre"].notna().any() else (
         tracks[["track_id", "genre"]].assign(playlist_id=tracks["track_id"]))
     lab = track_labels(tracks, source)
-    ok = lab.notna().to_numpy()
+    ok, classes = trainable(lab)
+    known = lab.notna().to_numpy()
     empty = pd.DataFrame({"track_id": tracks["track_id"], "genre_pred": pd.Series(dtype=object),
                           "genre_pred_prob": np.nan, "genre_filled": lab.to_numpy()})
-    if ok.sum() < 50 or lab[ok].nunique() < 2:
-        reason = "catalog has fewer than 50 tracks with a genre (or one genre): no classifier"
+    if ok.sum() < 50 or len(classes) < 2:
+        reason = (f"catalog has fewer than 50 tracks in genres with {MIN_CLASS_SIZE}+ tracks "
+                  "(or one such genre): no classifier")
         log.warning("genre: %s", reason)
         return GenreResult(None, [], empty, {"trained": False, "reason": reason})
     report = evaluate_genre(tracks, source, seed) if evaluate else {"trained": True}
-    classes = sorted(lab[ok].unique())
     y = pd.Categorical(lab[ok], categories=classes).codes.astype(int)
     x = genre_matrix(tracks)
     model = fit_genre(x[ok], y, classes, seed)
@@ -151,7 +160,7 @@ def build_genre(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
     pred = np.array(classes, object)[proba.argmax(1)]
     preds = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "genre_pred": pred,
                           "genre_pred_prob": proba.max(1).round(4),
-                          "genre_filled": np.where(ok, lab.to_numpy(), pred)})
-    report.update(classes=classes, filled_tracks=int((~ok).sum()),
+                          "genre_filled": np.where(known, lab.to_numpy(), pred)})
+    report.update(classes=classes, filled_tracks=int((~known).sum()),
                   label_source="playlists" if source is memberships else "track genre column")
     return GenreResult(model, classes, preds, report)

@@ -151,7 +151,7 @@ STAGES: tuple[Stage, ...] = (
           ("map2d.npy", "cluster_space.npy"), _run_projection),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters",
           ("clusters.parquet", "membership.npy", "cluster_report.json"), _run_clusters),
-    Stage("genre", 1, ("ingest",), None,
+    Stage("genre", 2, ("ingest",), None,
           ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
           _run_genre),
     Stage("ranker", 1, ("ingest", "features", "embedding"), "ranker",

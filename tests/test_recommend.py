@@ -129,3 +129,22 @@ def test_cli_bad_steer_is_an_error_line(built_small_cache, capsys):
     assert main(["recommend", "--cache", str(built_small_cache), "--track", "Song 12",
                  "--steer", "energy=loud"]) == 2
     assert "error: --steer 'energy=loud'" in capsys.readouterr().err
+
+
+def test_retrain_uses_feedback(built_small_cache, tmp_path, monkeypatch):
+    from pipeline.feedback import ENV_URL
+    from rec_fixtures import copy_cache
+
+    monkeypatch.delenv(ENV_URL, raising=False)
+    cache = copy_cache(built_small_cache, tmp_path / "cache")
+    before = (cache / "ranker.txt").read_text()
+    rec = Recommender.load(cache)
+    seed = _seed(rec, 50)
+    top = rec.recommend(seed, 10)["track_id"]
+    rec.feedback(seed, top.iloc[9], 1)
+    rec.feedback(seed, top.iloc[0], -1)
+    assert main(["retrain-ranker", "--cache", str(cache)]) == 0
+    report = json.loads((cache / "ranker_report.json").read_text())
+    assert report["feedback"] == {"votes": 2, "groups": 1, "pairs": 22}  # top 20 + 2 voted
+    assert (cache / "ranker.txt").read_text() != before
+    Recommender.load(cache).recommend(seed, 10)  # the retrained model loads and serves

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.dashboard_bench import (CHROMIUM, PAGES, app_server, chromium, goto_nav, search,
                                    wait_idle, wait_page)
@@ -63,6 +64,20 @@ def _compact_png(src: Path, dest: Path) -> None:
     dest.write_bytes(buf.getvalue())
 
 
+def _lasso(page) -> None:
+    """Drag a lasso around the middle of the map (the map's default drag mode)."""
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    w, h = box["width"] * 0.12, box["height"] * 0.12
+    page.mouse.move(cx - w, cy - h)
+    page.wait_for_timeout(200)
+    page.mouse.down()
+    for dx, dy in ((w, -h), (w, h), (-w, h), (-w, -h)):
+        page.mouse.move(cx + dx, cy + dy, steps=10)
+        page.wait_for_timeout(100)
+    page.mouse.up()
+
+
 def _assert_clean(page, where: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, \
         f"{where}: the page shows an exception"
@@ -88,17 +103,33 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
             _assert_clean(page, title)
             _shot(page, path or "overview")
 
-        # Map: search an artist and keep the hits as the selection. (A lasso drawn with
-        # synthetic mouse events does not register in headless Chromium's WebGL plot.)
-        goto_nav(page, "Cluster map")
+        # Map: lasso a region -> selection table; then search an artist and keep the hits.
+        page.goto(f"{base}/map")   # a new session: the flow below keeps it via the sidebar
         wait_page(page, "Cluster map", ".js-plotly-plot")
+        selected = page.get_by_role("heading", name="Selection (").filter(
+            has_not_text="(0 tracks)").first
+        for _attempt in range(2):
+            page.wait_for_timeout(1500)   # let plotly bind its drag handlers
+            _lasso(page)
+            try:
+                selected.wait_for(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                _assert_clean(page, "map lasso")
+        selected.wait_for(timeout=5_000)
+        wait_idle(page)
+        _assert_clean(page, "map lasso")
+        selected.scroll_into_view_if_needed()
+        _shot(page, "map_lasso")
         search(page, "Search a track or artist", "Queen")
         page.get_by_text("tracks match").first.wait_for()
         wait_idle(page)
         _assert_clean(page, "map search")
+        page.evaluate("window.scrollTo(0, 0)")
         _shot(page, "map_search")
+        n_hits = int(page.get_by_text("tracks match").first.inner_text().split()[0])
         page.get_by_role("button", name="Use the search results as the map selection").click()
-        page.get_by_text("Selection (").filter(has_not_text="(0 tracks)").first.wait_for()
+        page.get_by_role("heading", name=f"Selection ({n_hits} tracks)").first.wait_for()
         wait_idle(page)
 
         # Playlist builder: the map selection survived the move; build and export M3U8.

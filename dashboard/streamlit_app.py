@@ -19,21 +19,20 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Catalog Explorer", page_icon=":material/headphones:", layout="wide")
 
 PAGES = Path(__file__).parent / "pages"
+
+
+def _page(file: str, title: str, icon: str, url: str, default: bool = False) -> st.Page:
+    return st.Page(PAGES / file, title=title, icon=f":material/{icon}:", url_path=url,
+                   default=default)
+
+
 nav = st.navigation({
-    "Catalog": [
-        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
-                default=True),
-        st.Page(PAGES / "trends.py", title="Trends", icon=":material/trending_up:", url_path="trends"),
-    ],
-    "Explore": [
-        st.Page(PAGES / "cluster_map.py", title="Cluster map", icon=":material/scatter_plot:", url_path="map"),
-        st.Page(PAGES / "clusters.py", title="Cluster browser", icon=":material/category:", url_path="clusters"),
-    ],
-    "Build": [
-        st.Page(PAGES / "playlist.py", title="Playlist builder", icon=":material/queue_music:", url_path="playlist"),
-        st.Page(PAGES / "recommend.py", title="Recommendations", icon=":material/recommend:",
-                url_path="recommend"),
-    ],
+    "Catalog": [_page("overview.py", "Overview", "dashboard", "overview", default=True),
+                _page("trends.py", "Trends", "trending_up", "trends")],
+    "Explore": [_page("cluster_map.py", "Cluster map", "scatter_plot", "map"),
+                _page("clusters.py", "Cluster browser", "category", "clusters")],
+    "Build": [_page("playlist.py", "Playlist builder", "queue_music", "playlist"),
+              _page("recommend.py", "Recommendations", "recommend", "recommend")],
 })
 st.sidebar.caption(f"Cache: `{os.environ.get('CACHE_DIR', 'cache')}`")
 nav.run()

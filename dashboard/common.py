@@ -326,3 +326,21 @@ def track_picker(index: Any, label: str, key: str, default: str | None = None) -
         return None
     return st.selectbox("Track", ids, key=f"{key}_pick", label_visibility="collapsed",
                         format_func=lambda t: track_label(index, t))
+
+
+def selected_rows(event: Any, fig: Any) -> list[int]:
+    """Catalog rows of the points selected on a plotly chart (box, lasso or click).
+
+    Every trace's ``customdata[:, 0]`` holds the catalog row of its points; a selected
+    point is mapped through its (curve_number, point_index), so the result does not depend
+    on how the frontend serialises customdata.
+    """
+    points = (((event or {}).get("selection") or {}).get("points") or []) if event else []
+    trace_rows = [[int(r) for r in (tr.customdata[:, 0] if tr.customdata is not None else [])]
+                  for tr in fig.data]
+    rows = set()
+    for p in points:
+        c, i = p.get("curve_number"), p.get("point_index", p.get("point_number"))
+        if c is not None and i is not None and c < len(trace_rows) and i < len(trace_rows[c]):
+            rows.add(trace_rows[c][i])
+    return sorted(rows)

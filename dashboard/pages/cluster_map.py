@@ -111,22 +111,6 @@ def track_table(index, df: pd.DataFrame, rows) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def selected_rows(event, fig: go.Figure) -> list[int]:
-    """Catalog rows of the selected points, from (trace, point index) of each point.
-
-    Each trace's customdata column 0 holds the catalog row of its points, so the mapping
-    does not depend on how the frontend serialises customdata.
-    """
-    points = ((event or {}).get("selection") or {}).get("points") or [] if event else []
-    trace_rows = [np.asarray(tr.customdata)[:, 0].astype(int) for tr in fig.data]
-    rows = []
-    for p in points:
-        c, i = p.get("curve_number"), p.get("point_index", p.get("point_number"))
-        if c is not None and i is not None and c < len(trace_rows) and i < len(trace_rows[c]):
-            rows.append(int(trace_rows[c][i]))
-    return sorted(set(rows))
-
-
 st.title("Cluster map")
 index = common.require_index()
 cache, mtime = common.build_key()
@@ -154,7 +138,7 @@ event = st.plotly_chart(fig, key="cluster_map", on_select="rerun",
 st.caption(f"{len(df):,} tracks. Drag to lasso (or pick box select in the toolbar) to select "
            "tracks; double-click to reset the zoom. Legend entries toggle clusters.")
 
-rows = selected_rows(event, fig)
+rows = common.selected_rows(event, fig)
 if rows:
     st.session_state[common.MAP_SELECTION] = index.tracks["track_id"].iloc[rows].tolist()
 

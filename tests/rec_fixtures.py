@@ -12,10 +12,13 @@ from pipeline import artifacts as io
 from pipeline.config import PipelineConfig
 
 
-def cache_inputs(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str], PipelineConfig]:
+def cache_inputs(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str],
+                                       PipelineConfig]:
     """(tracks, memberships, features (n, f), feature names, config) of a built cache."""
-    return (io.read_parquet(cache / "tracks.parquet"), io.read_parquet(cache / "memberships.parquet"),
-            io.read_npy(cache / "features.npy"), io.read_json(cache / "feature_scaler.json")["names"],
+    return (io.read_parquet(cache / "tracks.parquet"),
+            io.read_parquet(cache / "memberships.parquet"),
+            io.read_npy(cache / "features.npy"),
+            io.read_json(cache / "feature_scaler.json")["names"],
             PipelineConfig.model_validate(io.read_json(cache / "config.json")))
 
 

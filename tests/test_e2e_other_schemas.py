@@ -6,7 +6,7 @@ import json
 import pytest
 
 import pipeline
-from conftest import real_data, small_config
+from catalog_fixtures import real_data, small_config
 from pipeline.orchestrator import build
 from pipeline.sources import resolve_catalog
 

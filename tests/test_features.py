@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import make_catalog
+from catalog_fixtures import make_catalog
 from pipeline.config import FeatureConfig
 from pipeline.features import FeatureScaler, build_features
 from pipeline.ingest import ingest

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import (BAD_DATE_ROW, BAD_ENERGY_ROW, BAD_TEMPO_ROW, EMPTY_VALENCE_ROW,
-                      N_PLANTED_BAD, make_catalog)
+from catalog_fixtures import (BAD_DATE_ROW, BAD_ENERGY_ROW, BAD_TEMPO_ROW, EMPTY_VALENCE_ROW,
+                              N_PLANTED_BAD, make_catalog)
 from pipeline.errors import CatalogError
 from pipeline.ingest import ingest, parse_release
 from pipeline.sources import read_catalog_file

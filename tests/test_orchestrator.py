@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from conftest import small_config
+from catalog_fixtures import small_config
 from pipeline.artifacts import read_npy
 from pipeline.config import ClusterConfig
 from pipeline.orchestrator import STAGES, build, is_stale

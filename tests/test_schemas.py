@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import real_data
+from catalog_fixtures import real_data
 from pipeline.ingest import ingest
 from pipeline.sources import read_catalog_file, resolve_catalog
 

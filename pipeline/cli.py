@@ -21,6 +21,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="JSON file with PipelineConfig overrides")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--force", action="store_true", help="recompute every stage")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes for independent stages (default 2; 1 = all in one process)")
     p.set_defaults(func=_cmd_build)
 
 
@@ -34,7 +36,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .sources import resolve_catalog
 
     files = resolve_catalog(args.catalog)
-    metrics = build(files, Path(args.cache), load_config(args.config, args.seed), args.force)
+    metrics = build(files, Path(args.cache), load_config(args.config, args.seed), args.force,
+                    workers=args.workers)
     c, cl, e = metrics["catalog"], metrics["clusters"], metrics["embedding"]
     print(f"catalog : {c['tracks']} tracks from {c['rows_read']} rows "
           f"({c['rejected_rows']} rejected -> {args.cache}/rejects.csv, "

@@ -36,6 +36,9 @@ class Stage:
     config: str | None              # PipelineConfig section it depends on
     outputs: tuple[str, ...]        # artifact file names under the cache directory
     run: Callable[["Context"], dict[str, Any]]
+    # Optional: compile or load what the stage needs before its inputs exist (run early,
+    # in the process that will later run the stage, when the build has spare workers).
+    warmup: Callable[[PipelineConfig], None] | None = None
 
 
 class Context:
@@ -112,6 +115,12 @@ def _run_projection(ctx: Context) -> dict[str, Any]:
     return {"map2d.npy": map2d, "cluster_space.npy": dense}
 
 
+def _warm_projection(cfg: PipelineConfig) -> None:
+    from .projection import warm_up
+
+    warm_up(cfg.projection, cfg.neighbors.k, stage_seed(cfg.seed, "projection"))
+
+
 def _run_clusters(ctx: Context) -> dict[str, Any]:
     from .clustering import build_clusters
 
@@ -137,6 +146,7 @@ def _run_ranker(ctx: Context) -> dict[str, Any]:
 
     return run_ranker(ctx)
 
+
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", 1, (), None,
           ("tracks.parquet", "memberships.parquet", "rejects.csv", "ingest_report.json"),
@@ -148,7 +158,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("neighbors", 1, ("embedding",), "neighbors",
           ("neighbors_idx.npy", "neighbors_sim.npy"), _run_neighbors),
     Stage("projection", 1, ("embedding", "neighbors"), "projection",
-          ("map2d.npy", "cluster_space.npy"), _run_projection),
+          ("map2d.npy", "cluster_space.npy"), _run_projection, _warm_projection),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters",
           ("clusters.parquet", "membership.npy", "cluster_report.json"), _run_clusters),
     Stage("genre", 2, ("ingest",), None,
@@ -158,6 +168,7 @@ STAGES: tuple[Stage, ...] = (
           ("ranker.txt", "ranker_content.txt", "rank_clusters.npy", "ranker_report.json"),
           _run_ranker),
 )
+STAGE_BY_NAME = {s.name: s for s in STAGES}
 
 
 def _key(stage: Stage, cfg: PipelineConfig, upstream: dict[str, str], catalog_md5: list[str]) -> str:
@@ -180,57 +191,73 @@ def _library_versions() -> dict[str, str]:
 
 def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
           force: bool = False,
-          progress: Callable[[str, int, int, bool], None] | None = None) -> dict:
+          progress: Callable[[str, int, int, bool], None] | None = None,
+          workers: int = 1) -> dict:
     """Run every stage whose inputs or config changed; return the build's metrics.
 
     Args:
         catalog: catalog files (one schema each; several files are concatenated).
         cache: the artifact directory.
-        progress: called as (stage, index, n_stages, cached) before each stage.
+        progress: called as (stage, index, n_stages, cached) as each stage is reused or starts.
+        workers: processes for independent stages (1: all in this process, in order).
+            The artifacts are the same for any number of workers.
     """
+    from .runner import execute
+
     cfg = cfg or PipelineConfig()
     cache.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     files = [{"path": str(p), "md5": md5_of(p), "bytes": p.stat().st_size} for p in catalog]
-    old = _read_manifest(cache)
-    ctx = Context(cache, cfg, catalog)
-    keys: dict[str, str] = {}
-    stages_meta: dict[str, dict] = {}
-    recomputed = []
-    for i, stage in enumerate(STAGES):
-        keys[stage.name] = key = _key(stage, cfg, keys, [f["md5"] for f in files])
-        prev = old.get("stages", {}).get(stage.name, {})
-        cached = (not force and prev.get("key") == key
-                  and not set(stage.depends) & set(recomputed)  # fresh upstream: rerun
-                  and all((cache / o).exists() for o in stage.outputs))
-        if progress:
-            progress(stage.name, i, len(STAGES), cached)
-        if cached:
-            stages_meta[stage.name] = prev
+    old = _read_manifest(cache).get("stages", {})
+    keys = _stage_keys(cfg, [f["md5"] for f in files])
+    plan = _plan(cache, keys, old, force)
+    position = {s.name: i for i, s in enumerate(STAGES)}
+    for stage in STAGES:
+        if stage.name not in plan:
             log.info("stage %-10s cached", stage.name)
-            continue
-        log.info("stage %-10s running", stage.name)
-        t0 = time.perf_counter()
-        outputs = stage.run(ctx)
-        for name, value in outputs.items():
-            save_artifact(cache / name, value)
-            ctx.put(name, value)
-        seconds = round(time.perf_counter() - t0, 2)
-        log.info("stage %-10s done in %.1f s", stage.name, seconds)
-        stages_meta[stage.name] = {"key": key, "seconds": seconds, "outputs": list(stage.outputs),
-                                   "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        recomputed.append(stage.name)
+            if progress:
+                progress(stage.name, position[stage.name], len(STAGES), True)
+
+    def on_start(name: str) -> None:
+        if progress:
+            progress(name, position[name], len(STAGES), False)
+
+    ctx = Context(cache, cfg, catalog)
+    seconds = execute(plan, {s.name: s.depends for s in STAGES}, ctx, workers, on_start)
+    stages_meta = {s.name: ({"key": keys[s.name], "seconds": seconds[s.name],
+                             "outputs": list(s.outputs),
+                             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                            if s.name in seconds else old[s.name]) for s in STAGES}
     manifest = {"pipeline_version": PIPELINE_VERSION, "catalog": files,
                 "config": cfg.model_dump(), "libraries": _library_versions(),
                 "stages": stages_meta, "last_run": {
-                    "recomputed": recomputed,
+                    "recomputed": plan, "workers": workers,
                     "seconds": round(time.perf_counter() - t_start, 2)}}
-    if recomputed or not (cache / "metrics.json").exists():
+    if plan or not (cache / "metrics.json").exists():
         metrics = assemble_metrics(cache, manifest)
         io.write_json(cache / "metrics.json", metrics)
     io.write_json(cache / "config.json", cfg.model_dump())
     io.write_json(cache / "manifest.json", manifest)
     return io.read_json(cache / "metrics.json")
+
+
+def _stage_keys(cfg: PipelineConfig, catalog_md5: list[str]) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for stage in STAGES:
+        keys[stage.name] = _key(stage, cfg, keys, catalog_md5)
+    return keys
+
+
+def _plan(cache: Path, keys: dict[str, str], old: dict[str, dict], force: bool) -> list[str]:
+    """Stages to run, in order: changed key, missing output, or a rerun upstream."""
+    plan: list[str] = []
+    for stage in STAGES:
+        current = (not force and old.get(stage.name, {}).get("key") == keys[stage.name]
+                   and not set(stage.depends) & set(plan)
+                   and all((cache / o).exists() for o in stage.outputs))
+        if not current:
+            plan.append(stage.name)
+    return plan
 
 
 def _read_manifest(cache: Path) -> dict:
@@ -268,12 +295,4 @@ def is_stale(cache: Path, catalog: list[Path] | None = None,
         return [s.name for s in STAGES]
     cfg = cfg or PipelineConfig.model_validate(man["config"])
     md5s = ([md5_of(p) for p in catalog] if catalog else [f["md5"] for f in man["catalog"]])
-    keys: dict[str, str] = {}
-    stale = []
-    for stage in STAGES:
-        keys[stage.name] = _key(stage, cfg, keys, md5s)
-        prev = man.get("stages", {}).get(stage.name, {})
-        if prev.get("key") != keys[stage.name] or not all(
-                (cache / o).exists() for o in stage.outputs):
-            stale.append(stage.name)
-    return stale
+    return _plan(cache, _stage_keys(cfg, md5s), man.get("stages", {}), force=False)

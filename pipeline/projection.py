@@ -67,6 +67,17 @@ def build_projection(embedding: np.ndarray, cfg: ProjectionConfig, seed: int,
     return map2d, _reduce(embedding, cfg.cluster_dim, 0.0, cfg, seed + 1, knn_graph)
 
 
+def warm_up(cfg: ProjectionConfig, k: int, seed: int, n: int = 1000, dim: int = 24) -> None:
+    """Run :func:`build_projection` once on small random data, so numba compiles UMAP's
+    kernels (~40 s on a cold machine) while earlier stages still run. Same call path,
+    same argument types as the real stage; the output is discarded."""
+    from .neighbors import build_neighbors
+
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    build_projection(x, cfg, seed, build_neighbors(x, min(k, n - 1)))
+
+
 def place(new_embedding: np.ndarray, embedding: np.ndarray, coords: np.ndarray,
           k: int = 15) -> np.ndarray:
     """Place new tracks on an existing map: similarity-weighted mean of neighbours' coords.

@@ -6,10 +6,12 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from catalog_fixtures import small_config
 from pipeline.artifacts import read_npy
 from pipeline.config import ClusterConfig
+from pipeline.errors import CatalogError
 from pipeline.orchestrator import STAGES, build, is_stale
 
 REQUIRED_METRICS = [
@@ -68,11 +70,25 @@ def test_missing_artifact_is_rebuilt(built_small_cache, catalog_csv, tmp_path):
     assert manifest["last_run"]["recomputed"] == ["projection", "clusters"]
 
 
-def test_same_seed_same_artifacts(built_small_cache, catalog_csv, tmp_path):
+def test_same_seed_same_artifacts_with_parallel_workers(built_small_cache, catalog_csv, tmp_path):
+    """The reference cache ran in one process; this one on two spawned workers (stages
+    overlapped, UMAP warmed up early). Same seed: the same artifacts, byte for byte."""
     again = tmp_path / "again"
-    build([catalog_csv], again, small_config())
+    build([catalog_csv], again, small_config(), workers=2)
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert manifest["last_run"]["workers"] == 2
+    assert manifest["last_run"]["recomputed"] == [s.name for s in STAGES]
+    assert (again / "ranker.txt").read_text() == (built_small_cache / "ranker.txt").read_text()
     for name in ["features.npy", "embedding.npy", "neighbors_idx.npy", "map2d.npy", "membership.npy"]:
         assert np.array_equal(read_npy(built_small_cache / name), read_npy(again / name)), name
     a = pd.read_parquet(built_small_cache / "clusters.parquet")
     b = pd.read_parquet(again / "clusters.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_parallel_build_raises_the_stage_error(tmp_path, catalog_csv):
+    """An error inside a worker process reaches the caller as the same, readable error."""
+    bad = tmp_path / "no_tempo.csv"
+    pd.read_csv(catalog_csv).drop(columns=["tempo"]).to_csv(bad, index=False)
+    with pytest.raises(CatalogError, match="tempo"):
+        build([bad], tmp_path / "cache", small_config(), workers=2)

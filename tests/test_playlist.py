@@ -19,7 +19,6 @@ from pipeline.playlist import (PlaylistRequest, PlaylistResult, generate_playlis
                                recipe_mismatch, request_from_recipe)
 
 N_TRACKS, N_CLUSTERS, DIM = 300, 6, 24
-REAL_CACHE = Path(__file__).resolve().parents[1] / "cache"
 OUTPUT_COLUMNS = ["position", "track_id", "track_name", "artist", "album_name", "year", "genre",
                   "cluster", "energy", "tempo", "valence", "danceability", "popularity",
                   "duration_ms", "spotify_url", "uri", "transition_similarity"]
@@ -419,23 +418,12 @@ def test_place_with_gap_keeps_order_and_gap(artists: list[str], gap: int) -> Non
         assert arr[idx] not in {arr[k] for k in placed[max(0, pos - gap):pos]}
 
 
-# --- real catalog ----------------------------------------------------------------------
+# --- real catalog (the session's build of the default catalog) ----------------------------------------------------------------------
 
-def load_real_cache_or_skip() -> CatalogIndex:
-    """The project's built cache at ./cache; skip when it is absent or mid-rebuild."""
+def test_real_cache_two_clusters(real_cache: Path) -> None:
     import pipeline
-    from pipeline.errors import CacheError
 
-    if not (REAL_CACHE / "metrics.json").exists():
-        pytest.skip(f"no built cache at {REAL_CACHE}")
-    try:
-        return pipeline.load(REAL_CACHE)
-    except CacheError as exc:
-        pytest.skip(f"cache at {REAL_CACHE} is incomplete: {exc}")
-
-
-def test_real_cache_two_clusters() -> None:
-    idx = load_real_cache_or_skip()
+    idx = pipeline.load(real_cache)
     sizes = pd.Series(idx.labels[idx.labels >= 0]).value_counts()
     clusters = tuple(int(c) for c in sizes.index[:2])
     req = PlaylistRequest(clusters=clusters, length=25, ordering="smooth", seed=42)

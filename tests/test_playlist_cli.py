@@ -11,7 +11,7 @@ import pytest
 import pipeline
 from pipeline.cli import main
 from pipeline.exports import XSPF_NS
-from test_playlist import ALL_IDS, INDEX, REAL_CACHE, load_real_cache_or_skip
+from test_playlist import ALL_IDS, INDEX
 
 
 @pytest.fixture
@@ -98,10 +98,9 @@ def test_cli_length_and_minutes_are_exclusive(tmp_path: Path) -> None:
             "--out", str(tmp_path / "x.csv"))
 
 
-def test_cli_on_real_cache(tmp_path: Path, capsys) -> None:
-    load_real_cache_or_skip()
+def test_cli_on_real_cache(tmp_path: Path, real_cache: Path) -> None:
     out = tmp_path / "real.m3u8"
-    assert run("--cache", str(REAL_CACHE), "--cluster", "3", "--cluster", "7", "--length", "25",
+    assert run("--cache", str(real_cache), "--cluster", "3", "--cluster", "7", "--length", "25",
                "--format", "m3u8", "--out", str(out)) == 0
     lines = out.read_text().splitlines()
     assert sum(line.startswith("#EXTINF:") for line in lines) == 25

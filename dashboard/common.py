@@ -126,7 +126,9 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
         try:
             files = _catalog_files(cache) or resolve_catalog(None)
             st.write(f"Catalog: {', '.join(str(f) for f in files)}")
-            metrics = build(files, cache, force=force, progress=progress)
+            # One process: spawned build workers would re-run this Streamlit script as their
+            # main module (measured: BrokenProcessPool). `make run` builds with 2 workers.
+            metrics = build(files, cache, force=force, progress=progress, workers=1)
         except (CatalogError, CacheError, OSError, ValueError) as exc:
             log.exception("build failed")
             status.update(label="Build failed", state="error")

@@ -164,7 +164,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("genre", 2, ("ingest",), None,
           ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
           _run_genre),
-    Stage("ranker", 1, ("ingest", "features", "embedding"), "ranker",
+    Stage("ranker", 2, ("ingest", "features", "embedding"), "ranker",
           ("ranker.txt", "ranker_content.txt", "rank_clusters.npy", "ranker_report.json"),
           _run_ranker),
 )

@@ -25,7 +25,8 @@ from .cooccurrence import Cooccurrence, lookup
 from .neighbors import knn
 
 CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_diff",
-                    "cluster_same", "artist_size_c", "genre_match", "subgenre_match"]
+                    "cluster_same", "artist_size_c", "genre_match", "subgenre_match",
+                    "artist_genre_match", "artist_subgenre_match"]
 HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "artist_pair_cooc", "same_artist",
                     "same_album", "deg_s"]
 ARTIST_NEIGHBOURS = 20      # co-occurring artists whose tracks become candidates
@@ -47,6 +48,9 @@ class Signals:
             labelled neighbours in the embedding, *never itself*: a content-based label
             estimate computed alike for every track, so it does not reveal whether the
             track's own playlists are known.
+        artist_genre / artist_subgenre: (n, n_labels) label shares of the known playlists
+            of the *other* tracks by the track's artist (artist history, never the track's
+            own playlists, for the same reason).
         cluster: (n,) KMeans cluster of the embedding.
         album_code, year, popularity, artist_size: (n,) catalog attributes.
         artist_rows / album_rows: code -> track rows, for same-artist/album candidates.
@@ -60,6 +64,8 @@ class Signals:
     subgenre_vec: np.ndarray
     genre_nn: np.ndarray
     subgenre_nn: np.ndarray
+    artist_genre: np.ndarray
+    artist_subgenre: np.ndarray
     cluster: np.ndarray
     album_code: np.ndarray
     year: np.ndarray
@@ -73,11 +79,13 @@ class Signals:
         return len(self.x)
 
 
-def label_shares(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str) -> np.ndarray:
+def label_shares(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str,
+                 counts: bool = False) -> np.ndarray:
     """Per track, the share of its known playlists carrying each label of ``col``.
 
     Returns:
-        (n_tracks, n_labels) float32; label order is sorted label names.
+        (n_tracks, n_labels) float32 (raw counts with ``counts``); label order is sorted
+        label names.
     """
     labels = sorted(memberships[col].dropna().astype(str).unique())
     out = np.zeros((len(tracks), len(labels)), np.float32)
@@ -89,7 +97,22 @@ def label_shares(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str) -> n
     ok = ~np.isnan(rows)
     lab = pd.Categorical(m[col].astype(str).to_numpy()[ok], categories=labels).codes
     np.add.at(out, (rows[ok].astype(int), lab), 1.0)
-    return out / np.maximum(out.sum(1, keepdims=True), 1.0)
+    return out if counts else out / np.maximum(out.sum(1, keepdims=True), 1.0)
+
+
+def artist_label_shares(track_counts: np.ndarray, artist: np.ndarray) -> np.ndarray:
+    """Label shares over the other tracks of each track's artist (the track left out).
+
+    Args:
+        track_counts: (n, n_labels) label counts per track; artist: (n,) artist codes.
+    Returns:
+        (n, n_labels) float32 shares; zeros where the artist has no other known track.
+    """
+    per_artist = np.zeros((int(artist.max()) + 1 if len(artist) else 0, track_counts.shape[1]),
+                          np.float32)
+    np.add.at(per_artist, artist, track_counts)
+    other = per_artist[artist] - track_counts
+    return other / np.maximum(other.sum(1, keepdims=True), 1.0)
 
 
 def kmeans_labels(emb: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -139,6 +162,10 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     genre_vec = label_shares(tracks, memberships, "genre")
     subgenre_vec = label_shares(tracks, memberships, "subgenre")
     genre_nn, subgenre_nn = neighbour_labels(emb, [genre_vec, subgenre_vec])
+    genre_n, subgenre_n = (label_shares(tracks, memberships, col, counts=True)
+                           for col in ("genre", "subgenre"))
+    artist_genre = artist_label_shares(genre_n, cooc.artist_code)
+    artist_subgenre = artist_label_shares(subgenre_n, cooc.artist_code)
     album = tracks["album_id"].astype("string").fillna(tracks["track_id"].astype("string"))
     album_code = pd.factorize(album)[0].astype(np.int64)
     year = tracks["year"].fillna(tracks["decade"] + 5).astype(float).to_numpy()
@@ -148,7 +175,7 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
         x=x.astype(np.float32), feature_names=list(feature_names),
         emb=emb.astype(np.float32), cooc=cooc,
         genre_vec=genre_vec, subgenre_vec=subgenre_vec, genre_nn=genre_nn,
-        subgenre_nn=subgenre_nn,
+        subgenre_nn=subgenre_nn, artist_genre=artist_genre, artist_subgenre=artist_subgenre,
         cluster=cluster, album_code=album_code, year=year, popularity=pop,
         artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
         artist_rows=_rows_by(cooc.artist_code), album_rows=_rows_by(album_code))
@@ -214,6 +241,8 @@ def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.n
     seed_g, seed_sg = _seed_labels(sig, s, content_only)
     f["genre_match"] = _rowdot(seed_g, sig.genre_nn[cand])
     f["subgenre_match"] = _rowdot(seed_sg, sig.subgenre_nn[cand])
+    f["artist_genre_match"] = _rowdot(seed_g, sig.artist_genre[cand])
+    f["artist_subgenre_match"] = _rowdot(seed_sg, sig.artist_subgenre[cand])
     for j, name in enumerate(sig.feature_names):
         f[f"d_{name}"] = np.abs(xs[:, j] - xc[:, j])
     if not content_only:
@@ -223,12 +252,17 @@ def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.n
 
 def _seed_labels(sig: Signals, s: np.ndarray, content_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """The seed's genre and subgenre shares: its own known playlists when history is
-    allowed and known, else the neighbour estimate. Each (n_pairs, n_labels)."""
+    allowed and known, else its artist's other tracks', else the neighbour estimate.
+    Each (n_pairs, n_labels)."""
     if content_only:
         return sig.genre_nn[s], sig.subgenre_nn[s]
-    known = sig.genre_vec[s].sum(1, keepdims=True) > 0
-    return (np.where(known, sig.genre_vec[s], sig.genre_nn[s]),
-            np.where(known, sig.subgenre_vec[s], sig.subgenre_nn[s]))
+
+    def pick(own: np.ndarray, artist: np.ndarray, nn: np.ndarray) -> np.ndarray:
+        fallback = np.where(artist.sum(1, keepdims=True) > 0, artist, nn)
+        return np.where(own.sum(1, keepdims=True) > 0, own, fallback)
+
+    return (pick(sig.genre_vec[s], sig.artist_genre[s], sig.genre_nn[s]),
+            pick(sig.subgenre_vec[s], sig.artist_subgenre[s], sig.subgenre_nn[s]))
 
 
 def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,

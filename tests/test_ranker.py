@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.config import RankerConfig
 from pipeline.cooccurrence import Cooccurrence
-from pipeline.rank_features import candidates, feature_columns, pair_features
+from pipeline.rank_features import (artist_label_shares, candidates, feature_columns,
+                                    pair_features)
 from pipeline.ranker import fit_signals, sample_seeds, split_playlists, train_rankers
 from rec_fixtures import cache_inputs
 
@@ -72,3 +73,15 @@ def test_split_and_seeds_are_disjoint_and_seeded(inputs):
     assert s1.rows.tolist() == s2.rows.tolist() and len(s1.rows) > 0
     for s, rel in zip(s1.rows, s1.relevant):
         assert s not in rel and len(rel) >= 4
+
+
+def test_artist_label_shares_leave_the_track_itself_out():
+    """A track's artist profile comes from its artist's *other* tracks: a track whose
+    playlists are unknown (held out) must not look different because of its own labels."""
+    counts = np.array([[2, 0], [0, 1], [0, 0], [1, 1]], np.float32)  # per track, 2 labels
+    artist = np.array([0, 0, 0, 1])
+    shares = artist_label_shares(counts, artist)
+    np.testing.assert_allclose(shares[0], [0, 1])        # only track 1's label
+    np.testing.assert_allclose(shares[1], [1, 0])        # only track 0's labels
+    np.testing.assert_allclose(shares[2], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(shares[3], [0, 0])        # artist has no other track

@@ -40,7 +40,8 @@ def main() -> None:
         rc = cfg.ranker.model_copy(update=update)
         t0 = time.perf_counter()
         g, cand = candidates(sig, seeds.rows, rc.n_emb, rc.n_cooc, rc.n_same, False)
-        recall = np.mean([np.isin(rel, cand[g == i]).mean() for i, rel in enumerate(seeds.relevant)])
+        recall = np.mean([np.isin(rel, cand[g == i]).mean()
+                          for i, rel in enumerate(seeds.relevant)])
         models = train_rankers(tracks, x, names, train_m, cfg.embedding, rc, seed)
         p = {name: per_seed_metrics(rank_rows(model, sig, seeds.rows, rc, name == "content", 100),
                                     seeds.relevant, 10)["precision_at_10"].mean()

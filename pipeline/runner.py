@@ -100,6 +100,8 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx, wor
                              and all(d in done or d not in plan for d in depends[n])), None)
                 if name is not None:
                     pending.remove(name)
+                    if name in warmups:  # started before a worker was free to warm it up
+                        warmups.remove(name)
                     on_start(name)
                     busy[slot] = (slots[slot].submit(_worker_stage, name, *ctx_args), name, False)
                 elif warmups:

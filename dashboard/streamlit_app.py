@@ -18,7 +18,9 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="Catalog Explorer", page_icon=":material/headphones:", layout="wide")
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit would also auto-discover that folder as a second, untitled
+# navigation (seen on a deep link opened as the first request).
+PAGES = Path(__file__).parent / "views"
 
 
 def _page(file: str, title: str, icon: str, url: str, default: bool = False) -> st.Page:

@@ -166,6 +166,6 @@ else:
         st.session_state[common.MAP_SELECTION] = []
         st.rerun()
     try:
-        b[2].page_link("pages/playlist.py", label="Make a playlist", icon=":material/queue_music:")
+        b[2].page_link("views/playlist.py", label="Make a playlist", icon=":material/queue_music:")
     except Exception:  # noqa: BLE001 - the page runs alone (tests) without the router
         b[2].caption("Open the Playlist builder: the selection is its source.")

@@ -18,7 +18,6 @@ from typing import Callable
 from .config import PipelineConfig
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int, bool], None]
 
 
 def run_stage(name: str, ctx) -> float:

@@ -418,7 +418,7 @@ def test_place_with_gap_keeps_order_and_gap(artists: list[str], gap: int) -> Non
         assert arr[idx] not in {arr[k] for k in placed[max(0, pos - gap):pos]}
 
 
-# --- real catalog (the session's build of the default catalog) ----------------------------------------------------------------------
+# --- real catalog (the session's build of the default catalog) -------------------------
 
 def test_real_cache_two_clusters(real_cache: Path) -> None:
     import pipeline

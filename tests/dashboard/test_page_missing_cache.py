@@ -13,7 +13,8 @@ def test_missing_cache_shows_message_and_build_button(page, tmp_path, monkeypatc
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "nowhere"))
-    at = AppTest.from_file(str(ROOT / "dashboard" / "views" / f"{page}.py"), default_timeout=60).run()
+    page_file = ROOT / "dashboard" / "views" / f"{page}.py"
+    at = AppTest.from_file(str(page_file), default_timeout=60).run()
     assert not at.exception
     assert at.error and "cache" in at.error[0].value.lower()
     assert "pipeline build" in at.error[0].value

@@ -126,8 +126,9 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
         try:
             files = _catalog_files(cache) or resolve_catalog(None)
             st.write(f"Catalog: {', '.join(str(f) for f in files)}")
-            # One process: spawned build workers would re-run this Streamlit script as their
-            # main module (measured: BrokenProcessPool). `make run` builds with 2 workers.
+            # One process: starting build workers briefly swaps sys.modules["__main__"]
+            # (pipeline.runner), which the Streamlit server shares with every session's
+            # script. `make run` builds with 2 workers.
             metrics = build(files, cache, force=force, progress=progress, workers=1)
         except (CatalogError, CacheError, OSError, ValueError) as exc:
             log.exception("build failed")

@@ -4,12 +4,16 @@ Independent stages (the recommender's ``genre`` and ``ranker`` beside the map's
 ``projection`` and ``clusters``) overlap when ``workers > 1``. Each worker reads its inputs
 from the cache directory and writes its outputs there, exactly as an engine such as Dask
 would run the same stages as tasks; the artifacts do not depend on the number of workers.
-Workers are spawned (not forked) so torch's and OpenMP's thread pools start clean.
+Workers are spawned (not forked) so torch's and OpenMP's thread pools start clean, and
+without re-running the parent's ``__main__`` (see :func:`_without_main`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import sys
+import types
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -41,6 +45,24 @@ def _worker_stage(name: str, cache: str, cfg_json: str, catalog: list[str]) -> f
     ctx = Context(Path(cache), PipelineConfig.model_validate_json(cfg_json),
                   [Path(p) for p in catalog])
     return run_stage(name, ctx)
+
+
+@contextlib.contextmanager
+def _without_main():
+    """Start processes without re-running the parent's ``__main__`` in them.
+
+    A spawned child first re-imports the parent's main script (to unpickle functions defined
+    there; ours live in this module). When the parent is pytest after a Streamlit AppTest,
+    or the Streamlit server, that script is a dashboard page, which then runs in the
+    worker and kills it (measured: BrokenProcessPool). A main module without a file or
+    spec is skipped. Only held while a process starts, which ``submit`` does synchronously.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _init_worker(level: int) -> None:
@@ -102,12 +124,15 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx, wor
                     if name in warmups:  # started before a worker was free to warm it up
                         warmups.remove(name)
                     on_start(name)
-                    busy[slot] = (slots[slot].submit(_worker_stage, name, *ctx_args), name, False)
+                    with _without_main():
+                        fut = slots[slot].submit(_worker_stage, name, *ctx_args)
+                    busy[slot] = (fut, name, False)
                 elif warmups:
                     name = warmups.pop(0)
                     affinity[name] = slot
-                    busy[slot] = (slots[slot].submit(_worker_warmup, name, ctx_args[1]), name,
-                                  True)
+                    with _without_main():
+                        fut = slots[slot].submit(_worker_warmup, name, ctx_args[1])
+                    busy[slot] = (fut, name, True)
             if not busy:  # nothing runnable: a dependency outside the stage table
                 raise RuntimeError(f"build plan cannot proceed: stages {pending} wait on "
                                    f"{[d for n in pending for d in depends[n]]}")

@@ -6,7 +6,7 @@ CACHE_DIR ?= cache
 CATALOG ?=
 PORT ?= 8501
 
-.PHONY: venv build run test bench browser-deps clean
+.PHONY: venv build run test lint bench browser-deps clean
 
 venv: $(VENV)/.installed
 
@@ -30,8 +30,12 @@ browser-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed: the browser test will be skipped"; fi; }
 
-test: venv browser-deps
+test: venv browser-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Pyflakes errors and import order (the layout test checks cycles and package faces).
+lint: venv
+	$(PY) -m ruff check --select F,E9,I001 pipeline dashboard tests bench
 
 bench: venv
 	$(PY) bench/build_bench.py

@@ -2,6 +2,6 @@
 
 ``pipeline.load(cache_dir)`` opens a built cache; ``python -m pipeline build`` makes one.
 """
-from .api import CatalogIndex, load
+from pipeline.api import CatalogIndex, load
 
 __all__ = ["CatalogIndex", "load"]

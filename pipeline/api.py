@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifacts as io
-from .errors import CacheError
-from .neighbors import knn
-from .orchestrator import STAGES
+from pipeline import store as io
+from pipeline.errors import CacheError
+from pipeline.map import knn
 
-REQUIRED_FILES = [o for s in STAGES for o in s.outputs] + ["metrics.json", "manifest.json"]
+REQUIRED_FILES = [o for outputs in io.LAYOUT.values() for o in outputs] + ["metrics.json", "manifest.json"]
 
 
 @dataclass

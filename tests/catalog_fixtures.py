@@ -80,8 +80,13 @@ def small_config(seed: int = 7) -> PipelineConfig:
 
 
 def real_data(name: str) -> Path:
+    """A real catalog file; skipped when missing, except in CI (``CI=true``), where a
+    missing catalog fails the run instead of silently skipping the real-data tests."""
     path = DATA / name
     if not path.exists():
-        pytest.skip(f"{path} not found: put the shared data beside the project or set "
-                    "CATALOG_TEST_DATA")
+        message = (f"{path} not found: put the shared data beside the project or set "
+                   "CATALOG_TEST_DATA")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: real-catalog tests must run)")
+        pytest.skip(message)
     return path

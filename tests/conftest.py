@@ -19,7 +19,7 @@ def catalog_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built_small_cache(tmp_path_factory, catalog_csv) -> Path:
     """A cache built by the real orchestrator from the synthetic catalog."""
-    from pipeline.orchestrator import build
+    from pipeline.build import build
 
     cache = tmp_path_factory.mktemp("small_cache")
     build([catalog_csv], cache, small_config())
@@ -34,7 +34,7 @@ def real_catalog() -> Path:
 @pytest.fixture(scope="session")
 def real_cache(tmp_path_factory, real_catalog) -> Path:
     """A cache built once per session from the real default catalog (full default config)."""
-    from pipeline.orchestrator import build
+    from pipeline.build import build
 
     cache = tmp_path_factory.mktemp("real_cache")
     build([real_catalog], cache, PipelineConfig())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import artifacts as io
+from pipeline import store as io
 from pipeline.config import PipelineConfig
 
 

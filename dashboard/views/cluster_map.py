@@ -15,8 +15,8 @@ import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
-from pipeline.cluster_profile import NOISE_NAME, cluster_label  # noqa: E402
+from dashboard import guard, loaders, search, state, widgets  # noqa: E402
+from pipeline.map import NOISE_NAME, cluster_label  # noqa: E402
 
 COLOR_BY = ["cluster", "genre", "energy", "danceability", "valence", "tempo", "acousticness",
             "loudness", "speechiness", "instrumentalness", "liveness", "year", "popularity"]
@@ -38,9 +38,9 @@ COLUMN_CONFIG = {"spotify_url": st.column_config.LinkColumn("Spotify", display_t
 @st.cache_data(show_spinner=False, max_entries=2)
 def map_data(cache: str, mtime: float) -> pd.DataFrame:
     """Minimal per-track columns for the map (coords, colour fields, hover text)."""
-    index = common._load_index(cache, mtime)
+    index = loaders._load_index(cache, mtime)
     t = index.tracks
-    names = common.cluster_names(index)
+    names = loaders.cluster_names(index)
     df = pd.DataFrame({"x": index.coords[:, 0].astype("float32"),
                        "y": index.coords[:, 1].astype("float32"),
                        "cluster": t["cluster"].to_numpy(),
@@ -112,8 +112,8 @@ def track_table(index, df: pd.DataFrame, rows) -> pd.DataFrame:
 
 
 st.title("Cluster map")
-index = common.require_index()
-cache, mtime = common.build_key()
+index = guard.require_index()
+cache, mtime = loaders.build_key()
 df = map_data(cache, mtime)
 
 c = st.columns([2, 3, 2])
@@ -124,7 +124,7 @@ show_noise = c[2].toggle("Show unclustered tracks", value=True, key="map_noise",
                          help="Tracks HDBSCAN put in no cluster (label -1).")
 
 fig = make_figure(df, color, show_noise)
-hits = np.asarray(common.search_rows(query), dtype=int)
+hits = np.asarray(search.search_rows(query), dtype=int)
 if query.strip():
     if len(hits):
         add_highlight(fig, df, hits)
@@ -134,13 +134,13 @@ if query.strip():
 
 event = st.plotly_chart(fig, key="cluster_map", on_select="rerun",
                         selection_mode=("points", "box", "lasso"), width="stretch",
-                        config=common.plotly_config("cluster_map"))
+                        config=widgets.plotly_config("cluster_map"))
 st.caption(f"{len(df):,} tracks. Drag to lasso (or pick box select in the toolbar) to select "
            "tracks; double-click to reset the zoom. Legend entries toggle clusters.")
 
-rows = common.selected_rows(event, fig)
+rows = widgets.selected_rows(event, fig)
 if rows:
-    st.session_state[common.MAP_SELECTION] = index.tracks["track_id"].iloc[rows].tolist()
+    st.session_state[state.MAP_SELECTION] = index.tracks["track_id"].iloc[rows].tolist()
 
 if len(hits):
     with st.expander(f"Search results ({len(hits)})", expanded=not rows):
@@ -148,9 +148,9 @@ if len(hits):
         st.dataframe(res[TABLE_COLS], hide_index=True, width="stretch", height=240,
                      column_config=COLUMN_CONFIG)
         if st.button("Use the search results as the map selection", key="map_use_hits"):
-            st.session_state[common.MAP_SELECTION] = index.tracks["track_id"].iloc[hits].tolist()
+            st.session_state[state.MAP_SELECTION] = index.tracks["track_id"].iloc[hits].tolist()
 
-ids = st.session_state.get(common.MAP_SELECTION) or []
+ids = st.session_state.get(state.MAP_SELECTION) or []
 st.subheader(f"Selection ({len(ids)} tracks)")
 if not ids:
     st.caption("Nothing selected yet. Lasso or box-select points on the map.")
@@ -161,9 +161,9 @@ else:
                  column_config=COLUMN_CONFIG)
     b = st.columns([1, 1, 1, 3])
     with b[0]:
-        common.download_table(sel, "map_selection")
+        widgets.download_table(sel, "map_selection")
     if b[1].button("Clear selection", key="map_clear"):
-        st.session_state[common.MAP_SELECTION] = []
+        st.session_state[state.MAP_SELECTION] = []
         st.rerun()
     try:
         b[2].page_link("views/playlist.py", label="Make a playlist", icon=":material/queue_music:")

@@ -13,13 +13,13 @@ import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
-from pipeline.cluster_profile import cluster_label  # noqa: E402
+from dashboard import guard, loaders, widgets  # noqa: E402
+from pipeline.map import cluster_label  # noqa: E402
 
 st.title("Cluster browser")
-index = common.require_index()
-cache, mtime = common.build_key()
-table = common.cluster_table(cache, mtime)
+index = guard.require_index()
+cache, mtime = loaders.build_key()
+table = loaders.cluster_table(cache, mtime)
 names = dict(zip(table["cluster"].astype(int), table["name"]))
 clu = index.metrics.get("clusters", {})
 st.caption(f"{clu.get('n_clusters', len(table) - 1)} clusters; "
@@ -36,9 +36,9 @@ st.dataframe(view[["cluster", "name", "size", "share", "silhouette", "mean_membe
                  "silhouette": st.column_config.ProgressColumn(min_value=-1, max_value=1,
                                                                format="%.2f"),
                  "mean_membership": st.column_config.NumberColumn("membership", format="%.2f")})
-common.download_table(view, "clusters")
+widgets.download_table(view, "clusters")
 
-options = common.cluster_options(index, include_noise=True)
+options = loaders.cluster_options(index, include_noise=True)
 ids = list(options)
 biggest = int(table.loc[table["cluster"] >= 0].sort_values("size").iloc[-1]["cluster"])
 view = st.radio("View", ["One cluster", "Compare two"], horizontal=True, key="cb_view",
@@ -47,9 +47,9 @@ view = st.radio("View", ["One cluster", "Compare two"], horizontal=True, key="cb
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _profile(cache: str, mtime: float):
-    from pipeline.cluster_profile import feature_profile
+    from pipeline.map import feature_profile
 
-    return feature_profile(common._load_index(cache, mtime).tracks)
+    return feature_profile(loaders._load_index(cache, mtime).tracks)
 
 
 if view == "One cluster":
@@ -69,26 +69,26 @@ if view == "One cluster":
     fig.update_layout(title=f"Feature profile of {options[cid]} (z-score vs whole catalog)",
                       height=360, xaxis_title="standard deviations from the catalog mean",
                       yaxis_autorange="reversed")
-    common.show_chart(fig, z.rename("z").rename_axis("feature").reset_index(), f"cluster_{cid}_profile")
+    widgets.show_chart(fig, z.rename("z").rename_axis("feature").reset_index(), f"cluster_{cid}_profile")
 
     c = st.columns(3)
     for col, (field, title) in zip(c, [("artist", "Top artists"), ("genres", "Top genres"),
                                        ("decade", "Decades")]):
-        top = common.aggregate("top_values", module="pipeline.cluster_profile", cluster=cid,
+        top = loaders.aggregate("top_values", module="pipeline.map", cluster=cid,
                                column=field, n=10)
         col.markdown(f"**{title}**")
         col.dataframe(top, hide_index=True, width="stretch", height=250,
                       column_config={"share": st.column_config.NumberColumn(format="percent"),
                                      "lift": st.column_config.NumberColumn(format="%.1f×")})
     st.markdown("**Representative tracks** (highest membership)")
-    reps = common.aggregate("representative_tracks", module="pipeline.cluster_profile",
+    reps = loaders.aggregate("representative_tracks", module="pipeline.map",
                             cluster=cid, n=15)
     st.dataframe(reps.drop(columns=["track_id"]), hide_index=True, width="stretch",
                  column_config={"spotify_url": st.column_config.LinkColumn("Spotify",
                                                                            display_text="open"),
                                 "cluster_probability": st.column_config.NumberColumn(
                                     "membership", format="%.2f")})
-    common.download_table(reps, f"cluster_{cid}_tracks", key="dl_reps")
+    widgets.download_table(reps, f"cluster_{cid}_tracks", key="dl_reps")
 
 else:
     real = [c for c in ids if c >= 0]
@@ -99,7 +99,7 @@ else:
     if a == b:
         st.info("Pick two different clusters to compare.")
     else:
-        cmp = common.aggregate("compare_clusters", module="pipeline.cluster_profile", a=a, b=b)
+        cmp = loaders.aggregate("compare_clusters", module="pipeline.map", a=a, b=b)
         long = cmp.melt(id_vars="feature", value_vars=["z_a", "z_b"], var_name="cluster",
                         value_name="z")
         long["cluster"] = long["cluster"].map({"z_a": f"A: {options[a]}",
@@ -108,11 +108,11 @@ else:
                      orientation="h", height=420,
                      title="Feature profiles side by side (z-score vs whole catalog)")
         fig.update_layout(legend=dict(orientation="h", y=-0.2), yaxis_autorange="reversed")
-        common.show_chart(fig, cmp, f"compare_{a}_{b}",
+        widgets.show_chart(fig, cmp, f"compare_{a}_{b}",
                           "Features sorted by how much the two clusters differ.")
         side = st.columns(2)
         for col, cl in zip(side, (a, b)):
             col.markdown(f"**{options[cl]}** — top artists")
-            col.dataframe(common.aggregate("top_values", module="pipeline.cluster_profile",
+            col.dataframe(loaders.aggregate("top_values", module="pipeline.map",
                                            cluster=cl, column="artist", n=8),
                           hide_index=True, width="stretch")

@@ -12,10 +12,10 @@ if str(ROOT) not in sys.path:  # AppTest and `streamlit run` only add the script
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
+from dashboard import guard, widgets  # noqa: E402
 
 st.title("Catalog overview")
-index = common.require_index()
+index = guard.require_index()
 m = index.metrics
 cat, clu, emb = m.get("catalog", {}), m.get("clusters", {}), m.get("embedding", {})
 
@@ -53,7 +53,7 @@ rejects = pd.read_csv(rejects_path) if rejects_path.exists() else pd.DataFrame()
 if len(rejects):
     with st.expander(f"Rejected rows ({len(rejects):,})", expanded=True):
         st.dataframe(rejects, hide_index=True, width="stretch")
-        common.download_table(rejects, "rejected_rows")
+        widgets.download_table(rejects, "rejected_rows")
 else:
     st.success("No input rows were rejected.")
 filled = cat.get("missing_text_filled") or {}
@@ -85,4 +85,4 @@ if timings:
 
 st.subheader("Rebuild")
 st.write("Re-run the pipeline on the configured catalog. Unchanged stages are reused.")
-common.build_panel(index.cache_dir, key="overview")
+guard.build_panel(index.cache_dir, key="overview")

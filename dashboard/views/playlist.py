@@ -16,10 +16,14 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
-from dashboard import common  # noqa: E402
-from pipeline.exports import EXPORTERS  # noqa: E402
-from pipeline.playlist import (PlaylistRequest, generate_playlist, recipe_mismatch,  # noqa: E402
-                               request_from_recipe)
+from dashboard import guard, loaders, state, widgets  # noqa: E402
+from pipeline.playlist import (  # noqa: E402
+    EXPORTERS,  # noqa: E402
+    PlaylistRequest,
+    generate_playlist,
+    recipe_mismatch,
+    request_from_recipe,
+)
 
 ORDERINGS = {"smooth": "Smooth transitions", "energy_arc": "Energy arc (build up, wind down)",
              "tempo": "By tempo (slow to fast)", "curve": "Follow a curve I draw"}
@@ -38,16 +42,16 @@ def _range(label: str, lo: float, hi: float, key: str, step: float, fmt: str | N
 def _generate(index, req: PlaylistRequest) -> None:
     try:
         with st.spinner("Building the playlist…"):
-            st.session_state[common.PLAYLIST] = generate_playlist(index, req)
+            st.session_state[state.PLAYLIST] = generate_playlist(index, req)
     except (ValueError, KeyError) as exc:
         st.error(f"The playlist could not be built: {exc}")
 
 
 st.title("Playlist builder")
-index = common.require_index()
+index = guard.require_index()
 tracks = index.tracks
-selection = st.session_state.get(common.MAP_SELECTION) or []
-options = common.cluster_options(index)
+selection = st.session_state.get(state.MAP_SELECTION) or []
+options = loaders.cluster_options(index)
 
 left, mid, right = st.columns(3, gap="large")
 with left:
@@ -58,14 +62,14 @@ with left:
                           disabled=not selection, key="pl_use_selection",
                           help="Lasso tracks on the Cluster map page to use them here.")
     use_seed = st.checkbox("Around a seed track", key="pl_use_seed")
-    seed_track = (common.track_picker(index, "Seed track", key="pl_seed",
-                                      default=st.session_state.get(common.SEED_TRACK))
+    seed_track = (widgets.track_picker(index, "Seed track", key="pl_seed",
+                                      default=st.session_state.get(state.SEED_TRACK))
                   if use_seed else None)
     use_path = st.checkbox("A path between two tracks across the map", key="pl_use_path")
     path = None
     if use_path:
-        a = common.track_picker(index, "From", key="pl_path_a")
-        b = common.track_picker(index, "To", key="pl_path_b")
+        a = widgets.track_picker(index, "From", key="pl_path_a")
+        b = widgets.track_picker(index, "To", key="pl_path_b")
         path = (a, b) if a and b else None
 
     st.subheader("Length")
@@ -146,7 +150,7 @@ with st.expander("Regenerate from a JSON recipe"):
                            f"{problem}")
             _generate(index, req)
 
-result = st.session_state.get(common.PLAYLIST)
+result = st.session_state.get(state.PLAYLIST)
 if result is None:
     st.info("No playlist yet: choose sources and press **Build playlist**.")
     st.stop()
@@ -186,7 +190,7 @@ fig.update_layout(title="Energy and tempo along the playlist", height=300,
                   xaxis_title="position", yaxis=dict(title="energy", range=[0, 1]),
                   yaxis2=dict(title="tempo", overlaying="y", side="right"),
                   legend=dict(orientation="h", y=1.12), margin=dict(l=10, r=10, t=50, b=10))
-st.plotly_chart(fig, width="stretch", config=common.plotly_config("playlist_curve"),
+st.plotly_chart(fig, width="stretch", config=widgets.plotly_config("playlist_curve"),
                 key="pl_curve_chart")
 
 st.subheader("Export")

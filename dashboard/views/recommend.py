@@ -14,7 +14,7 @@ import logging  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
+from dashboard import guard, loaders, search, state, widgets  # noqa: E402
 
 MODES = {"hybrid": "Hybrid (content + playlists)", "content": "Sound only (content)",
          "by_genre": "Same genre, most similar"}
@@ -29,18 +29,18 @@ log = logging.getLogger(__name__)
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _search(cache: str, mtime: float, query: str) -> pd.DataFrame:
-    return common._load_recommender(cache, mtime).search(query, limit=12)
+    return loaders._load_recommender(cache, mtime).search(query, limit=12)
 
 
 @st.cache_data(show_spinner="Finding recommendations…", max_entries=64)
 def _recommend(cache: str, mtime: float, seed: str, k: int, mode: str, steer: tuple) -> pd.DataFrame:
-    rec = common._load_recommender(cache, mtime)
+    rec = loaders._load_recommender(cache, mtime)
     return rec.recommend(seed, k=k, mode=mode, steer=dict(steer) or None)
 
 
 @st.cache_data(show_spinner="Running every method…", max_entries=16)
 def _compare(cache: str, mtime: float, seed: str, k: int, methods: tuple) -> dict:
-    return common._load_recommender(cache, mtime).compare(seed, k=k, methods=methods)
+    return loaders._load_recommender(cache, mtime).compare(seed, k=k, methods=methods)
 
 
 def _steering(index, seed: str) -> tuple:
@@ -73,31 +73,31 @@ def _feedback(rec, seed: str, track: str, value: int) -> None:
 
 
 st.title("Recommendations")
-index = common.require_index()
-rec = common.require_recommender()
-cache, mtime = common.build_key()
+index = guard.require_index()
+rec = guard.require_recommender()
+cache, mtime = loaders.build_key()
 
 query = st.text_input("Search a track or artist", key="rec_search",
                       placeholder="fuzzy: e.g. 'bohemian rapsody' or 'daft pnk'")
-seed = st.session_state.get(common.SEED_TRACK)
+seed = st.session_state.get(state.SEED_TRACK)
 if query.strip():
     hits = _search(cache, mtime, query)
     if len(hits):
         ids = hits["track_id"].tolist()
         choice = st.selectbox(f"{len(ids)} matches, best first", ids, key="rec_choice",
-                              format_func=lambda t: common.track_label(index, t))
+                              format_func=lambda t: search.track_label(index, t))
         seed = choice
     else:
         st.info(f"Nothing in the catalog matches “{query}”.")
 if not seed or seed not in index._row:
     st.info("Search for a track or artist to get recommendations.")
     st.stop()
-if st.session_state.get(common.SEED_TRACK) != seed:
-    st.session_state[common.SEED_TRACK] = seed
+if st.session_state.get(state.SEED_TRACK) != seed:
+    st.session_state[state.SEED_TRACK] = seed
     st.session_state[PLAY] = seed
 
 srow = index.tracks.iloc[index.row(seed)]
-st.subheader(f"Because you picked: {common.track_label(index, seed)}")
+st.subheader(f"Because you picked: {search.track_label(index, seed)}")
 st.caption(f"{srow['genre'] if pd.notna(srow['genre']) else 'genre unknown'} · energy "
            f"{srow['energy']:.2f} · tempo {srow['tempo']:.0f} BPM · valence {srow['valence']:.2f}"
            f" · [open on Spotify]({srow['spotify_url']})")
@@ -136,7 +136,7 @@ with tab_rec:
         if row[5].button("", icon=":material/play_arrow:", key=f"rec_play_{r.track_id}",
                          help="Play in the player below"):
             st.session_state[PLAY] = r.track_id
-    common.download_table(recs, f"recommendations_{seed}", key="rec_dl")
+    widgets.download_table(recs, f"recommendations_{seed}", key="rec_dl")
 
 with tab_cmp:
     c = st.columns([3, 1])
@@ -162,11 +162,11 @@ with tab_cmp:
                           column_config={"score": st.column_config.NumberColumn(format="%.2f")})
     if results:
         both = pd.concat([d.assign(method=n) for n, d in results.items()], ignore_index=True)
-        common.download_table(both, f"methods_{seed}", key="rec_cmp_dl")
+        widgets.download_table(both, f"methods_{seed}", key="rec_cmp_dl")
 
 st.subheader("Listen")
 play = st.session_state.get(PLAY, seed)
 if play in index._row:
-    st.caption(common.track_label(index, play))
-    common.spotify_embed(play, index.tracks.iloc[index.row(play)]["uri"])
+    st.caption(search.track_label(index, play))
+    widgets.spotify_embed(play, index.tracks.iloc[index.row(play)]["uri"])
 st.caption("The player loads from open.spotify.com when you are online.")

@@ -14,14 +14,14 @@ import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
-from pipeline.cluster_profile import cluster_label  # noqa: E402
-from pipeline.trends import TREND_FEATURES, filter_tracks  # noqa: E402
+from dashboard import guard, loaders, widgets  # noqa: E402
+from pipeline.catalog import TREND_FEATURES, filter_tracks  # noqa: E402
+from pipeline.map import cluster_label  # noqa: E402
 
 st.title("Trends")
-index = common.require_index()
-filters = common.catalog_filters(index, key="trends")
-names = common.cluster_names(index)
+index = guard.require_index()
+filters = widgets.catalog_filters(index, key="trends")
+names = loaders.cluster_names(index)
 n = len(filter_tracks(index.tracks, *filters))
 st.caption(f"{n:,} of {len(index.tracks):,} tracks match the filters (sidebar).")
 if n == 0:
@@ -40,7 +40,7 @@ if view == VIEWS[0]:
     band = c[2].radio("Band", ["ci95", "iqr"], horizontal=True, key="trend_band",
                       format_func={"ci95": "95% CI", "iqr": "IQR"}.get)
     by = None if by_label == "none" else by_label
-    data = common.aggregate("feature_by_year", filters, feature=feature, by=by, band=band)
+    data = loaders.aggregate("feature_by_year", filters, feature=feature, by=by, band=band)
     if by == "cluster":
         data = data.assign(group=[cluster_label(int(g), names) for g in data["group"]])
     fig = go.Figure()
@@ -58,21 +58,21 @@ if view == VIEWS[0]:
                       + (f" and {by}" if by else "") + f" (band: {'95% CI' if band == 'ci95' else 'IQR'})",
                       xaxis_title="release year", yaxis_title=feature, height=430,
                       showlegend=by is not None)
-    common.show_chart(fig, data, f"{feature}_by_year", "Years with fewer than 10 tracks are "
+    widgets.show_chart(fig, data, f"{feature}_by_year", "Years with fewer than 10 tracks are "
                       "left out. Band: 95% confidence interval of the mean, or the middle half.")
 
     st.markdown("**Several features on one scale**")
     feats = st.multiselect("Features", TREND_FEATURES,
                            default=["danceability", "energy", "acousticness", "valence"],
                            key="trend_multi")
-    norm = common.aggregate("normalised_trends", filters, features=tuple(feats))
+    norm = loaders.aggregate("normalised_trends", filters, features=tuple(feats))
     fig = px.line(norm, x="year", y="z", color="feature", height=380,
                   title="Yearly mean in standard deviations from the filtered catalog's mean",
                   labels={"z": "z-score", "year": "release year"})
-    common.show_chart(fig, norm, "normalised_trends")
+    widgets.show_chart(fig, norm, "normalised_trends")
 
 if view == VIEWS[1]:
-    share = common.aggregate("cluster_share_by_year", filters)
+    share = loaders.aggregate("cluster_share_by_year", filters)
     share = share.assign(cluster_name=[cluster_label(int(c), names) for c in share["cluster"]])
     fig = px.area(share.sort_values(["cluster", "year"]), x="year", y="share",
                   color="cluster_name", height=520, title="Share of each year's tracks by cluster",
@@ -80,14 +80,14 @@ if view == VIEWS[1]:
                   color_discrete_map={"unclustered": "#c8c8c8"},
                   color_discrete_sequence=px.colors.qualitative.Dark24)
     fig.update_layout(yaxis_tickformat=".0%", legend_font_size=10)
-    common.show_chart(fig, share, "cluster_share_by_year")
+    widgets.show_chart(fig, share, "cluster_share_by_year")
 
 if view == VIEWS[2]:
     c = st.columns([2, 2, 2])
     feature_d = c[0].selectbox("Feature", TREND_FEATURES, index=8, key="dist_feature")
     by_d = c[1].selectbox("Group by", ["genre", "decade"], key="dist_by")
     kind = c[2].radio("Chart", ["box", "violin", "histogram"], horizontal=True, key="dist_kind")
-    dist = common.aggregate("feature_distribution", filters, feature=feature_d, by=by_d,
+    dist = loaders.aggregate("feature_distribution", filters, feature=feature_d, by=by_d,
                             max_points=6000 if kind != "histogram" else 20000)
     title = f"{feature_d} by {by_d}"
     if kind == "histogram":
@@ -101,26 +101,26 @@ if view == VIEWS[2]:
                      points=False)
     fig.update_layout(showlegend=kind == "histogram", xaxis_title=by_d if kind != "histogram"
                       else feature_d)
-    common.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",
+    widgets.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",
                       "Box and violin use a random sample of at most 6,000 tracks.")
 
 if view == VIEWS[3]:
-    corr = common.aggregate("correlation_matrix", filters)
+    corr = loaders.aggregate("correlation_matrix", filters)
     fig = px.imshow(corr, text_auto=".2f", color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
                     title="Correlation between features (Pearson)", height=560, aspect="auto")
-    common.show_chart(fig, corr.reset_index(names="feature"), "feature_correlations")
+    widgets.show_chart(fig, corr.reset_index(names="feature"), "feature_correlations")
 
 if view == VIEWS[4]:
-    km = common.aggregate("key_mode_distribution", filters)
+    km = loaders.aggregate("key_mode_distribution", filters)
     fig = px.bar(km, x="key_name", y="tracks", color="mode", barmode="group", height=420,
                  title="Tracks by key and mode", labels={"key_name": "key"},
                  color_discrete_map={"major": "#1f77b4", "minor": "#ff7f0e"},
                  category_orders={"key_name": list(km.sort_values("key")["key_name"].unique())})
-    common.show_chart(fig, km, "key_mode_distribution")
+    widgets.show_chart(fig, km, "key_mode_distribution")
 
 if view == VIEWS[5]:
     level = st.radio("Level", ["genre", "subgenre"], horizontal=True, key="pop_level")
-    pop = common.aggregate("popularity_by_group", filters, by=level)
+    pop = loaders.aggregate("popularity_by_group", filters, by=level)
     fig = go.Figure(go.Bar(x=pop["median"], y=pop["group"], orientation="h",
                            error_x=dict(type="data", symmetric=False,
                                         array=pop["q75"] - pop["median"],
@@ -131,5 +131,5 @@ if view == VIEWS[5]:
     fig.update_layout(title=f"Popularity by {level}: median with the middle half",
                       height=max(300, 22 * len(pop) + 80), yaxis_autorange="reversed",
                       xaxis_title="popularity (0-100)")
-    common.show_chart(fig, pop, f"popularity_by_{level}",
+    widgets.show_chart(fig, pop, f"popularity_by_{level}",
                       f"{level.capitalize()}s with at least 20 tracks.")

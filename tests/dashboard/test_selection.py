@@ -2,7 +2,7 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.common import selected_rows
+from dashboard.widgets import selected_rows
 
 
 def _fig():

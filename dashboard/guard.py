@@ -1,0 +1,126 @@
+"""The cache guard and the build panel.
+
+Every page starts with ``index = guard.require_index()``: a missing or unreadable cache
+shows a clear message and a build button (never a traceback) and stops the page; a stale
+cache shows a warning with the same button and the page goes on with the artifacts it has.
+The build button runs the pipeline's orchestrator with a live progress display.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from dashboard.loaders import (
+    _load_index,
+    _load_recommender,
+    _manifest_mtime,
+    _stale_stages,
+    cache_dir,
+    clear,
+)
+from pipeline.errors import CacheError, CatalogError
+
+log = logging.getLogger(__name__)
+
+
+def require_index() -> Any:
+    """The loaded :class:`pipeline.api.CatalogIndex`, or a message + build button and stop."""
+    cache = cache_dir()
+    try:
+        index = _load_index(str(cache), _manifest_mtime(cache))
+    except CacheError as exc:
+        st.error(f"The catalog cache is not ready. {exc}")
+        build_panel(cache, key="guard_missing")
+        st.stop()
+    except Exception as exc:  # noqa: BLE001 - a damaged artifact must not show a traceback
+        log.exception("loading %s failed", cache)
+        st.error(f"The catalog cache at {cache} could not be read ({type(exc).__name__}: "
+                 f"{exc}). Rebuild it below or with `make build`.")
+        build_panel(cache, key="guard_broken")
+        st.stop()
+    stale = _stale_stages(str(cache), _manifest_mtime(cache))
+    if stale:
+        st.warning(f"The cache at {cache} is out of date: stages {', '.join(stale)} would be "
+                   "rebuilt (configuration or pipeline version changed). The pages show the "
+                   "last build until you rebuild.")
+        with st.expander("Rebuild now"):
+            build_panel(cache, key="guard_stale")
+    return index
+
+
+def require_recommender() -> Any:
+    """The loaded ``Recommender`` or an error naming what is missing, then stop."""
+    cache = cache_dir()
+    try:
+        return _load_recommender(str(cache), _manifest_mtime(cache))
+    except ImportError as exc:
+        st.error(f"The recommender module is not available ({exc}). "
+                 "Update the checkout: the pipeline.recommend package provides it.")
+    except (CacheError, FileNotFoundError) as exc:
+        st.error(f"The recommender could not load from {cache}: {exc}")
+        build_panel(cache, key="guard_recommender")
+    except Exception as exc:  # noqa: BLE001
+        log.exception("loading the recommender failed")
+        st.error(f"The recommender could not load from {cache} ({type(exc).__name__}: {exc}).")
+    st.stop()
+
+
+def run_build(cache: Path, force: bool = False) -> dict | None:
+    """Run the orchestrator with a live progress display; returns metrics or None on error."""
+    from pipeline.build import build
+    from pipeline.catalog import resolve_catalog
+
+    with st.status("Building the catalog cache…", expanded=True) as status:
+        bar = st.progress(0.0, text="Finding the catalog")
+
+        def progress(stage: str, i: int, n: int, cached: bool) -> None:
+            word = "reused from cache" if cached else "running"
+            bar.progress(i / n, text=f"Stage {i + 1}/{n}: {stage} ({word})")
+            st.write(f"{'✓' if cached else '▶'} {stage} — {word}")
+
+        try:
+            files = _catalog_files(cache) or resolve_catalog(None)
+            st.write(f"Catalog: {', '.join(str(f) for f in files)}")
+            # One process: starting build workers briefly swaps sys.modules["__main__"]
+            # (pipeline.build.engines.local), which the Streamlit server shares with every session's
+            # script. `make run` builds with 2 workers.
+            metrics = build(files, cache, force=force, progress=progress, workers=1)
+        except (CatalogError, CacheError, OSError, ValueError) as exc:
+            log.exception("build failed")
+            status.update(label="Build failed", state="error")
+            st.error(f"The build failed: {exc}")
+            return None
+        bar.progress(1.0, text="Done")
+        status.update(label="Cache built", state="complete", expanded=False)
+    clear()
+    return metrics
+
+
+def _catalog_files(cache: Path) -> list[Path]:
+    """The catalog files the cache was built from, if they all still exist ($CATALOG wins)."""
+    import json
+
+    if os.environ.get("CATALOG"):
+        return []
+    try:
+        man = json.loads((cache / "manifest.json").read_text())
+        files = [Path(f["path"]) for f in man.get("catalog", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return files if files and all(f.exists() for f in files) else []
+
+
+def build_panel(cache: Path, key: str) -> None:
+    """The build button with a note on the command-line equivalent."""
+    st.caption(f"Equivalent command: `python -m pipeline build --cache {cache}` "
+               "(or `make build`). The catalog is $CATALOG if set, else the files the cache "
+               "was built from, else data/raw/spotify_songs.csv or the public download.")
+    force = st.checkbox("Rebuild every stage (ignore cached stages)", key=f"{key}_force")
+    if st.button("Build the cache", key=f"{key}_build", type="primary"):
+        if run_build(cache, force=force) is not None:
+            st.success("Cache built. Reloading…")
+            st.rerun()

@@ -1,0 +1,113 @@
+"""Cached loaders: the catalog index, the recommender and per-build aggregates.
+
+Everything is keyed by the cache directory and its manifest's mtime, so a rebuild is
+picked up on the next rerun. Nothing here trains: artifacts only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pipeline.map import cluster_label, cluster_summary
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """The cache directory: ``$CACHE_DIR`` or ``cache/``."""
+    return Path(os.environ.get("CACHE_DIR", "cache"))
+
+
+def _manifest_mtime(cache: Path) -> float:
+    try:
+        return (cache / "manifest.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def build_key() -> tuple[str, float]:
+    """Arguments that key a cached function to the current build."""
+    cache = cache_dir()
+    return str(cache), _manifest_mtime(cache)
+
+
+@st.cache_resource(show_spinner="Loading the catalog…", max_entries=2)
+def _load_index(cache: str, mtime: float) -> Any:
+    """``pipeline.load`` once per cache directory and build (keyed by the manifest's mtime)."""
+    import pipeline
+
+    return pipeline.load(cache)
+
+
+@st.cache_resource(show_spinner="Loading the recommender…", max_entries=2)
+def _load_recommender(cache: str, mtime: float) -> Any:
+    from pipeline.recommend import Recommender
+
+    return Recommender.load(cache)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _stale_stages(cache: str, mtime: float) -> list[str]:
+    from pipeline.build import is_stale
+
+    try:
+        return is_stale(Path(cache))
+    except Exception as exc:  # noqa: BLE001 - staleness is advisory; never break a page
+        log.warning("could not check whether %s is stale: %s", cache, exc)
+        return []
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cluster_table(cache: str, mtime: float) -> pd.DataFrame:
+    """Per-cluster summary (names, sizes, silhouettes), cached per build."""
+    index = _load_index(cache, mtime)
+    return cluster_summary(index.tracks, index.metrics)
+
+
+def cluster_names(index: Any) -> dict[int, str]:
+    """Cluster id -> name for the current build."""
+    cache = cache_dir()
+    table = cluster_table(str(cache), _manifest_mtime(cache))
+    return dict(zip(table["cluster"].astype(int), table["name"]))
+
+
+def cluster_options(index: Any, include_noise: bool = False) -> dict[int, str]:
+    """Cluster id -> display label, for selectboxes (largest clusters keep their id order)."""
+    names = cluster_names(index)
+    return {c: cluster_label(c, names) for c in sorted(names)
+            if include_noise or c != -1}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _aggregate(cache: str, mtime: float, module: str, fn: str, filters: tuple,
+               kwargs: tuple) -> pd.DataFrame:
+    import importlib
+
+    index = _load_index(cache, mtime)
+    from pipeline.catalog import filter_tracks
+
+    tracks = filter_tracks(index.tracks, *filters)
+    return getattr(importlib.import_module(module), fn)(tracks, **dict(kwargs))
+
+
+def aggregate(fn: str, filters: tuple = (None, None, None), module: str = "pipeline.catalog",
+              **kwargs: Any) -> pd.DataFrame:
+    """Run ``module.fn(filtered_tracks, **kwargs)`` once per build, filters and arguments.
+
+    ``filters`` is ``(year_range, genres, clusters)`` as tuples (hashable widget values).
+    """
+    cache, mtime = build_key()
+    return _aggregate(cache, mtime, module, fn, filters, tuple(sorted(kwargs.items())))
+
+
+def clear() -> None:
+    """Forget every cached artifact (after a build)."""
+    _load_index.clear()
+    _load_recommender.clear()
+    _stale_stages.clear()
+    st.cache_data.clear()

@@ -1,0 +1,145 @@
+"""The local engine: a build plan in dependency order, in this process or on a process pool.
+
+Independent stages (the recommender's ``genre`` and ``ranker`` beside the map's
+``projection`` and ``clusters``) overlap when ``workers > 1``. Each worker reads its inputs
+from the cache directory and writes its outputs there, exactly as an engine such as Dask
+would run the same stages as tasks; the artifacts do not depend on the number of workers.
+Workers are spawned (not forked) so torch's and OpenMP's thread pools start clean, and
+without re-running the parent's ``__main__`` (see :func:`_without_main`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import sys
+import time
+import types
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Callable
+
+from pipeline.build.context import Context
+from pipeline.build.stages import STAGE_BY_NAME
+from pipeline.config import PipelineConfig
+from pipeline.store import save_artifact
+
+log = logging.getLogger(__name__)
+
+
+def run_stage(name: str, ctx: Context) -> float:
+    """Run one stage on ``ctx``, save its outputs atomically; returns its seconds."""
+    log.info("stage %-10s running", name)
+    t0 = time.perf_counter()
+    for artifact, value in STAGE_BY_NAME[name].run(ctx).items():
+        save_artifact(ctx.cache / artifact, value)
+        ctx.put(artifact, value)
+    seconds = round(time.perf_counter() - t0, 2)
+    log.info("stage %-10s done in %.1f s", name, seconds)
+    return seconds
+
+
+def _worker_stage(name: str, cache: str, cfg_json: str, catalog: list[str]) -> float:
+    """Entry point in a worker process: a fresh context that reads inputs from the cache."""
+    ctx = Context(Path(cache), PipelineConfig.model_validate_json(cfg_json),
+                  [Path(p) for p in catalog])
+    return run_stage(name, ctx)
+
+
+@contextlib.contextmanager
+def _without_main():
+    """Start processes without re-running the parent's ``__main__`` in them.
+
+    A spawned child first re-imports the parent's main script (to unpickle functions defined
+    there; ours live in this module). When the parent is pytest after a Streamlit AppTest,
+    or the Streamlit server, that script is a dashboard page, which then runs in the
+    worker and kills it (measured: BrokenProcessPool). A main module without a file or
+    spec is skipped. Only held while a process starts, which ``submit`` does synchronously.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _init_worker(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, workers: int,
+            on_start: Callable[[str], None]) -> dict[str, float]:
+    """Run the stages of ``plan`` (in a valid order) once their planned upstreams are done.
+
+    Args:
+        plan: names of the stages to run, in dependency order.
+        depends: stage name -> upstream stage names (those not in ``plan`` are done).
+        ctx: the build's Context (used directly when ``workers == 1``).
+        workers: processes; 1 runs everything here, in order.
+        on_start: called with a stage's name when it starts.
+    Returns:
+        seconds per stage run.
+    """
+    if workers <= 1 or len(plan) <= 1:
+        out = {}
+        for name in plan:
+            on_start(name)
+            out[name] = run_stage(name, ctx)
+        return out
+    return _execute_pool(plan, depends, ctx, workers, on_start)
+
+
+def _worker_warmup(name: str, cfg_json: str) -> None:
+    t0 = time.perf_counter()
+    STAGE_BY_NAME[name].warmup(PipelineConfig.model_validate_json(cfg_json))
+    log.info("stage %-10s warmed up in %.1f s", name, time.perf_counter() - t0)
+
+
+def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context,
+                  workers: int,
+                  on_start: Callable[[str], None]) -> dict[str, float]:
+    """One single-process executor per slot, so a stage can run in the process that
+    warmed it up (its JIT-compiled code stays in memory) while earlier stages run."""
+    ctx_args = (str(ctx.cache), ctx.cfg.model_dump_json(), [str(p) for p in ctx.catalog])
+    level = logging.getLogger().getEffectiveLevel()
+    spawn = multiprocessing.get_context("spawn")
+    slots = [ProcessPoolExecutor(1, mp_context=spawn, initializer=_init_worker,
+                                 initargs=(level,)) for _ in range(workers)]
+    pending, done, seconds = list(plan), set(), {}
+    warmups = [n for n in plan if STAGE_BY_NAME[n].warmup is not None]
+    affinity: dict[str, int] = {}
+    busy: dict[int, tuple[Future, str, bool]] = {}  # slot -> (future, stage, is_warmup)
+    try:
+        while pending or busy:
+            for slot in (i for i in range(workers) if i not in busy):
+                name = next((n for n in pending if affinity.get(n, slot) == slot
+                             and all(d in done or d not in plan for d in depends[n])), None)
+                if name is not None:
+                    pending.remove(name)
+                    if name in warmups:  # started before a worker was free to warm it up
+                        warmups.remove(name)
+                    on_start(name)
+                    with _without_main():
+                        fut = slots[slot].submit(_worker_stage, name, *ctx_args)
+                    busy[slot] = (fut, name, False)
+                elif warmups:
+                    name = warmups.pop(0)
+                    affinity[name] = slot
+                    with _without_main():
+                        fut = slots[slot].submit(_worker_warmup, name, ctx_args[1])
+                    busy[slot] = (fut, name, True)
+            if not busy:  # nothing runnable: a dependency outside the stage table
+                raise RuntimeError(f"build plan cannot proceed: stages {pending} wait on "
+                                   f"{[d for n in pending for d in depends[n]]}")
+            finished, _ = wait([f for f, _, _ in busy.values()], return_when=FIRST_COMPLETED)
+            for slot in [i for i, (f, _, _) in busy.items() if f in finished]:
+                fut, name, is_warmup = busy.pop(slot)
+                result = fut.result()  # re-raises the stage's own error
+                if not is_warmup:
+                    seconds[name] = result
+                    done.add(name)
+    finally:
+        for ex in slots:
+            ex.shutdown(wait=True, cancel_futures=True)
+    return seconds

@@ -1,0 +1,139 @@
+"""The stage table: what each stage reads, writes and runs (the *what* of a build).
+
+Each runner is a thin adapter: it reads upstream artifacts by name from a
+:class:`~pipeline.build.context.Context`, calls the stage's pure function, and returns its
+outputs by artifact name. *How* the stages run (order, processes) is an engine's business
+(:mod:`pipeline.build.engines`); which ones run is the orchestrator's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import PipelineConfig, stage_seed
+from pipeline.store import LAYOUT
+
+from .context import Context
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    version: int                    # bump when the stage's code changes its output
+    depends: tuple[str, ...]        # upstream stages whose artifacts it reads
+    config: str | None              # PipelineConfig section it depends on
+    outputs: tuple[str, ...]        # artifact file names under the cache (store.LAYOUT)
+    run: Callable[[Context], dict[str, Any]]
+    # Optional: compile or load what the stage needs before its inputs exist (run early,
+    # in the process that will later run the stage, when the build has spare workers).
+    warmup: Callable[[PipelineConfig], None] | None = None
+
+
+# --- stage runners: read upstream artifacts, call the pure stage function, name outputs ---
+
+def _run_ingest(ctx: Context) -> dict[str, Any]:
+    from pipeline.catalog import ingest, read_catalog_file
+
+    res = ingest([(read_catalog_file(p), p) for p in ctx.catalog])
+    return {"tracks.parquet": res.tracks, "memberships.parquet": res.memberships,
+            "rejects.csv": res.rejects, "ingest_report.json": res.report}
+
+
+def _run_features(ctx: Context) -> dict[str, Any]:
+    from pipeline.catalog import build_features
+
+    x, scaler = build_features(ctx.get("tracks.parquet"), ctx.cfg.features)
+    return {"features.npy": x, "feature_scaler.json": scaler.to_dict()}
+
+
+def _run_embedding(ctx: Context) -> dict[str, Any]:
+    from pipeline.map import build_embedding
+
+    res = build_embedding(ctx.get("features.npy"), ctx.get("tracks.parquet"),
+                          ctx.get("memberships.parquet"), ctx.cfg.embedding, ctx.seed("embedding"))
+    return {"embedding.npy": res.embedding, "encoder.safetensors": res.weights,
+            "embedding_report.json": res.report}
+
+
+def _run_neighbors(ctx: Context) -> dict[str, Any]:
+    from pipeline.map import build_neighbors
+
+    idx, sim = build_neighbors(ctx.get("embedding.npy"), ctx.cfg.neighbors.k)
+    return {"neighbors_idx.npy": idx, "neighbors_sim.npy": sim}
+
+
+def _run_projection(ctx: Context) -> dict[str, Any]:
+    from pipeline.map import build_projection
+
+    graph = (ctx.get("neighbors_idx.npy"), ctx.get("neighbors_sim.npy"))
+    map2d, dense = build_projection(ctx.get("embedding.npy"), ctx.cfg.projection,
+                                    ctx.seed("projection"), graph)
+    return {"map2d.npy": map2d, "cluster_space.npy": dense}
+
+
+def _warm_projection(cfg: PipelineConfig) -> None:
+    from pipeline.map import warm_up
+
+    warm_up(cfg.projection, cfg.neighbors.k, stage_seed(cfg.seed, "projection"))
+
+
+def _run_clusters(ctx: Context) -> dict[str, Any]:
+    from pipeline.map import build_clusters
+
+    spaces = {"map2d": ctx.get("map2d.npy"), "embedding": ctx.get("embedding.npy")}
+    if ctx.cfg.projection.cluster_dim:
+        spaces["umap_nd"] = ctx.get("cluster_space.npy")
+    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"))
+    table = pd.DataFrame({"track_id": ctx.get("tracks.parquet")["track_id"],
+                          "cluster": res.labels, "probability": res.probability,
+                          "nearest_cluster": res.nearest})
+    return {"clusters.parquet": table, "membership.npy": res.membership,
+            "cluster_report.json": res.report}
+
+
+def _run_genre(ctx: Context) -> dict[str, Any]:
+    """genre_model.txt (LightGBM text), genre_pred.parquet, genre_report.json."""
+    from pipeline.recommend import NO_MODEL, build_genre
+
+    res = build_genre(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"),
+                      ctx.seed("genre"), evaluate=False)
+    text = (res.model.model_to_string() if res.model is not None
+            else NO_MODEL.format(reason=res.report["reason"]))
+    res.report["note"] = ("accuracy on random and artist-disjoint splits: see "
+                          "`python -m pipeline evaluate` (docs/EVALUATION.md)")
+    return {"genre_model.txt": text, "genre_pred.parquet": res.predictions,
+            "genre_report.json": res.report}
+
+
+def _run_ranker(ctx: Context) -> dict[str, Any]:
+    """ranker.txt + ranker_content.txt (LightGBM text), rank_clusters.npy, ranker_report.json."""
+    from pipeline.recommend import kmeans_labels, model_texts, train_rankers
+
+    cfg = ctx.cfg
+    names = ctx.get("feature_scaler.json")["names"]
+    models = train_rankers(ctx.get("tracks.parquet"), ctx.get("features.npy"), names,
+                           ctx.get("memberships.parquet"), cfg.embedding, cfg.ranker,
+                           ctx.seed("ranker"))
+    clusters = kmeans_labels(ctx.get("embedding.npy"), cfg.ranker.n_clusters, ctx.seed("ranker"))
+    return {**model_texts(models), "rank_clusters.npy": clusters.astype(np.int32),
+            "ranker_report.json": models.report}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", 1, (), None, LAYOUT["ingest"], _run_ingest),
+    Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features),
+    Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
+          _run_embedding),
+    Stage("neighbors", 1, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors),
+    Stage("projection", 1, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
+          _run_projection, _warm_projection),
+    Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
+          _run_clusters),
+    Stage("genre", 2, ("ingest",), None, LAYOUT["genre"], _run_genre),
+    Stage("ranker", 2, ("ingest", "features", "embedding"), "ranker", LAYOUT["ranker"],
+          _run_ranker),
+)
+STAGE_BY_NAME = {s.name: s for s in STAGES}

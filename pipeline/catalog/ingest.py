@@ -1,0 +1,245 @@
+"""Ingest stage: raw catalog tables in, one validated row per track out.
+
+Pure functions over DataFrames; the orchestrator reads files and writes artifacts.
+A problem with the whole file raises :class:`CatalogError`; a problem with some rows
+rejects those rows into a rejects table with the reason, and the build goes on.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import CatalogError
+
+from .schemas import AUDIO, REQUIRED, to_canonical
+
+log = logging.getLogger(__name__)
+
+# (low, high, what the column means) - used for range checks and for error messages.
+RANGES: dict[str, tuple[float, float, str]] = {
+    **{c: (0.0, 1.0, "a share between 0 and 1") for c in
+       ["danceability", "energy", "speechiness", "acousticness", "instrumentalness",
+        "liveness", "valence"]},
+    "key": (-1, 11, "a pitch class 0-11 (-1 = unknown)"),
+    "mode": (0, 1, "0 (minor) or 1 (major)"),
+    "loudness": (-70.0, 10.0, "decibels, usually -60 to 0"),
+    "tempo": (0.0, 300.0, "beats per minute"),
+    "duration_ms": (1.0, 4 * 3600 * 1000.0, "a length in milliseconds"),
+    "popularity": (0.0, 100.0, "a score from 0 to 100"),
+    "time_signature": (0, 12, "beats per bar"),
+    "year": (1900, 2100, "a release year"),
+}
+NUMERIC = [*AUDIO, "duration_ms", "popularity", "time_signature", "decade"]
+TEXT_FILL = {"track_name": "(untitled)", "artist": "(unknown artist)"}
+REJECT_COLUMNS = ["source_file", "source_row", "track_id", "track_name", "artist", "column",
+                  "value", "reason"]
+
+
+@dataclass
+class IngestResult:
+    """What the ingest stage produces."""
+
+    tracks: pd.DataFrame        # one row per track_id
+    memberships: pd.DataFrame   # (track_id, playlist_id, playlist_name, genre, subgenre)
+    rejects: pd.DataFrame       # one row per rejected input row, with the reason
+    report: dict = field(default_factory=dict)
+
+
+def parse_release(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Release year and its precision from ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` text.
+
+    Returns:
+        (year as float with NaN, precision in {"day", "month", "year", None}).
+    """
+    s = text.astype("string").str.strip()
+    m = s.str.extract(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?(?:[ T].*)?$")
+    year = pd.to_numeric(m[0], errors="coerce").astype(float)
+    precision = pd.Series(np.where(m[2].notna(), "day", np.where(m[1].notna(), "month", "year")),
+                          index=s.index, dtype="object").where(year.notna(), None)
+    return year, precision
+
+
+def _check_file(df: pd.DataFrame, path: Path) -> None:
+    """Whole-file problems: no rows, or a required column entirely empty."""
+    if df.empty:
+        raise CatalogError(f"{path}: the file has a header but no rows. Export the catalog "
+                           "again with at least one track.")
+    for col in REQUIRED:
+        if df[col].isna().all():
+            raise CatalogError(
+                f"{path}: required column '{col}' is missing or entirely empty. "
+                f"Fill it in (or map your column to '{col}') and build again.")
+
+
+def _validate_rows(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse numbers and check ranges; return (good rows, reject rows)."""
+    problems: list[pd.DataFrame] = []
+    out = df.copy()
+    for col in NUMERIC:
+        raw = out[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad_text = raw.notna() & num.isna()
+        if bad_text.any():
+            problems.append(_problem(out, bad_text, col, raw, "not a number"))
+        if col in REQUIRED:
+            empty = raw.isna()
+            if empty.any():
+                problems.append(_problem(out, empty, col, raw, "empty value in a required column"))
+        out[col] = num.astype(float)
+        if col in RANGES:
+            lo, hi, meaning = RANGES[col]
+            outside = num.notna() & ((num < lo) | (num > hi))
+            if outside.any():
+                problems.append(_problem(out, outside, col, raw, f"out of range: expected {meaning}"))
+    year, precision = parse_release(out["release_date"])
+    bad_date = out["release_date"].notna() & year.isna()
+    if bad_date.any():
+        problems.append(_problem(out, bad_date, "release_date", out["release_date"],
+                                 "not a date: expected YYYY, YYYY-MM or YYYY-MM-DD"))
+    lo, hi, meaning = RANGES["year"]
+    outside = year.notna() & ((year < lo) | (year > hi))
+    if outside.any():
+        problems.append(_problem(out, outside, "release_date", out["release_date"],
+                                 f"out of range: expected {meaning}"))
+    out["year"], out["year_precision"] = year, precision
+    if "track_id" in out and out["track_id"].isna().any():
+        problems.append(_problem(out, out["track_id"].isna(), "track_id", out["track_id"],
+                                 "empty track id"))
+    rejects = _one_per_row(problems)
+    bad_rows = set(rejects["source_row"])
+    good = out[~out["source_row"].isin(bad_rows)]
+    return good, rejects
+
+
+def _one_per_row(problems: list[pd.DataFrame]) -> pd.DataFrame:
+    """Collapse several problems of one input row into one reject row, reasons joined."""
+    if not problems:
+        return pd.DataFrame(columns=REJECT_COLUMNS)
+    allp = pd.concat(problems, ignore_index=True).sort_values("source_row", kind="stable")
+    g = allp.groupby(["source_file", "source_row"], sort=False)
+    out = g.first()
+    out["column"] = g["column"].agg(", ".join)
+    out["value"] = g["value"].agg(lambda v: ", ".join("" if pd.isna(x) else str(x) for x in v))
+    out["reason"] = g["reason"].agg("; ".join)
+    return out.reset_index()[REJECT_COLUMNS]
+
+
+def _problem(df: pd.DataFrame, mask: pd.Series, col: str, raw: pd.Series, reason: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "source_file": df.loc[mask, "source_file"], "source_row": df.loc[mask, "source_row"],
+        "track_id": df.loc[mask, "track_id"], "track_name": df.loc[mask, "track_name"],
+        "artist": df.loc[mask, "artist"], "column": col,
+        "value": raw[mask].astype("string"), "reason": f"column '{col}': {reason}",
+    })
+
+
+def normalise_title(s: pd.Series) -> pd.Series:
+    """Casefolded text with punctuation and repeated spaces removed, for same-song matching."""
+    s = s.astype("string").str.casefold().str.replace(r"[^\w\s]", " ", regex=True)
+    return s.str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per track_id; keep every playlist and genre a track belongs to."""
+    memberships = (rows.loc[rows["playlist_id"].notna(),
+                            ["track_id", "playlist_id", "playlist_name", "genre", "subgenre"]]
+                   .drop_duplicates(["track_id", "playlist_id"]).reset_index(drop=True))
+    first = rows.drop_duplicates("track_id").set_index("track_id")
+    counts = rows.groupby(["track_id", "genre"]).size().rename("n").reset_index()
+    top = counts.sort_values(["n", "genre"], ascending=[False, True]).drop_duplicates("track_id")
+    first["genre"] = top.set_index("track_id")["genre"].reindex(first.index)
+    first["genres"] = _sorted_sets(rows, "genre", first.index)
+    first["subgenres"] = _sorted_sets(rows, "subgenre", first.index)
+    first["n_playlists"] = rows.groupby("track_id")["playlist_id"].nunique().reindex(first.index)
+    first["n_source_rows"] = rows.groupby("track_id").size().reindex(first.index)
+    return first.reset_index(), memberships
+
+
+def _sorted_sets(rows: pd.DataFrame, col: str, index: pd.Index) -> list[list[str]]:
+    """Per track, the sorted distinct values of ``col`` (a plain loop beats groupby-apply)."""
+    sets: dict[str, set[str]] = {}
+    for tid, value in zip(rows["track_id"], rows[col]):
+        if isinstance(value, str):
+            sets.setdefault(tid, set()).add(value)
+    return [sorted(sets.get(t, ())) for t in index]
+
+
+def _same_song_groups(tracks: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Group id and group size for releases of the same song (same normalised name+artist)."""
+    key = normalise_title(tracks["track_name"]) + "\x1f" + normalise_title(tracks["artist"])
+    group = pd.Series(pd.factorize(key)[0], index=tracks.index)
+    size = group.map(group.value_counts())
+    return group, size
+
+
+def _finish_types(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Final column types of the track table; row-level playlist columns move to memberships."""
+    flags = {"true": True, "false": False, "1": True, "0": False}
+    tracks["explicit"] = tracks["explicit"].astype("string").str.casefold().map(flags)
+    tracks["explicit"] = tracks["explicit"].astype("boolean")
+    tracks["is_hit"] = pd.to_numeric(tracks["is_hit"], errors="coerce")
+    tracks["spotify_url"] = tracks["uri"].str.replace("spotify:track:", "https://open.spotify.com/track/")
+    for col in ["album_id", "album_name", "release_date", "year_precision", "genre", "uri"]:
+        tracks[col] = tracks[col].astype("string")
+    return tracks.drop(columns=["playlist_id", "playlist_name", "subgenre"])
+
+
+def _reason_counts(rejected: pd.DataFrame) -> dict[str, int]:
+    """How many rows were rejected for each single reason."""
+    if rejected.empty:
+        return {}
+    return rejected["reason"].str.split("; ").explode().value_counts().to_dict()
+
+
+def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
+    """Validate, map and merge raw catalog tables into the canonical track table.
+
+    Args:
+        files: (raw string table, path) per input file; all must map to a known schema.
+    """
+    mapped, rejects, schemas = [], [], []
+    rows_read = 0
+    for raw, path in files:
+        df, schema = to_canonical(raw, path)
+        schemas.append(schema)
+        rows_read += len(df)
+        df["source_file"] = path.name
+        df["source_row"] = np.arange(len(df)) + 2  # 1-based line in the file, after the header
+        _check_file(df, path)
+        good, bad = _validate_rows(df, path)
+        mapped.append(good)
+        rejects.append(bad)
+    rows = pd.concat(mapped, ignore_index=True)
+    rejected = pd.concat(rejects, ignore_index=True)
+    if rows.empty:
+        names = ", ".join(str(p) for _, p in files)
+        raise CatalogError(f"{names}: every row was rejected ({len(rejected)} problems); "
+                           "see the reasons in rejects.csv and fix the file.")
+    filled = {c: int(rows[c].isna().sum()) for c in TEXT_FILL}
+    rows = rows.fillna(TEXT_FILL)
+    rows["key"] = rows["key"].where(rows["key"] >= 0)  # -1 means "no key detected"
+    tracks, memberships = _merge_duplicates(rows)
+    tracks["song_group"], tracks["n_releases"] = _same_song_groups(tracks)
+    tracks["uri"] = np.where(tracks["track_id"].str.contains(":"), None,
+                             "spotify:track:" + tracks["track_id"])
+    tracks["decade"] = tracks["decade"].fillna((tracks["year"] // 10) * 10)
+    tracks = _finish_types(tracks)
+    report = {
+        "schemas": sorted(set(schemas)), "files": [p.name for _, p in files],
+        "rows_read": rows_read, "tracks": len(tracks),
+        "rejected_rows": len(rejected),
+        "reject_reasons": _reason_counts(rejected),
+        "duplicate_ids_merged": int(len(rows) - len(tracks)),
+        "same_song_groups": int(tracks.loc[tracks["n_releases"] > 1, "song_group"].nunique()),
+        "tracks_in_same_song_groups": int((tracks["n_releases"] > 1).sum()),
+        "missing_text_filled": filled,
+        "playlists": int(memberships["playlist_id"].nunique()),
+        "has_playlists": bool(len(memberships)),
+    }
+    log.info("ingest: %d rows read, %d tracks, %d rejected", rows_read, len(tracks),
+             report["rejected_rows"])
+    return IngestResult(tracks, memberships, rejected, report)

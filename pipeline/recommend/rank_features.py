@@ -1,0 +1,290 @@
+"""Candidates and (seed, candidate) features for the hybrid ranker.
+
+:class:`Signals` holds everything a recommender may know: catalog attributes (audio
+features, artist, album, year, popularity), an embedding and the co-occurrence of tracks
+in *training* playlists. Playlist labels (genre, subgenre) enter only through the
+memberships passed to :func:`build_signals`, so held-out playlists stay invisible.
+
+Two feature sets: ``hybrid`` uses the seed's playlist and artist history; ``content``
+treats the seed as a new track (cold start) and uses only its audio features, year and
+popularity (the candidate's own catalog statistics are still allowed).
+
+No feature describes the *candidate's* own playlists (its playlist count, its genre from
+playlists): under a held-out-playlist protocol a track with no known playlist is by
+construction in a held-out one, so such a feature tells the ranker which tracks are hits
+(measured: the candidate's playlist count became the top feature and inflated P@10).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.map import knn
+
+from .cooccurrence import Cooccurrence, lookup
+
+CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_diff",
+                    "cluster_same", "artist_size_c", "genre_match", "subgenre_match",
+                    "artist_genre_match", "artist_subgenre_match"]
+HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "artist_pair_cooc", "same_artist",
+                    "same_album", "deg_s"]
+ARTIST_NEIGHBOURS = 20      # co-occurring artists whose tracks become candidates
+TRACKS_PER_ARTIST = 10
+
+
+@dataclass
+class Signals:
+    """What a recommender knows; row ``i`` of each array is track row ``i``.
+
+    Attributes:
+        x: (n, n_features) scaled audio features (+ year, popularity).
+        feature_names: (n_features,) names of the columns of ``x``.
+        emb: (n, dim) unit embedding.
+        cooc: co-occurrence in the known playlists.
+        genre_vec / subgenre_vec: (n, n_labels) share of a track's known playlists per label;
+            all-zero rows for tracks without known playlists.
+        genre_nn / subgenre_nn: (n, n_labels) the same, averaged over a track's nearest
+            labelled neighbours in the embedding, *never itself*: a content-based label
+            estimate computed alike for every track, so it does not reveal whether the
+            track's own playlists are known.
+        artist_genre / artist_subgenre: (n, n_labels) label shares of the known playlists
+            of the *other* tracks by the track's artist (artist history, never the track's
+            own playlists, for the same reason).
+        cluster: (n,) KMeans cluster of the embedding.
+        album_code, year, popularity, artist_size: (n,) catalog attributes.
+        artist_rows / album_rows: code -> track rows, for same-artist/album candidates.
+    """
+
+    x: np.ndarray
+    feature_names: list[str]
+    emb: np.ndarray
+    cooc: Cooccurrence
+    genre_vec: np.ndarray
+    subgenre_vec: np.ndarray
+    genre_nn: np.ndarray
+    subgenre_nn: np.ndarray
+    artist_genre: np.ndarray
+    artist_subgenre: np.ndarray
+    cluster: np.ndarray
+    album_code: np.ndarray
+    year: np.ndarray
+    popularity: np.ndarray
+    artist_size: np.ndarray
+    artist_rows: dict[int, np.ndarray]
+    album_rows: dict[int, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+
+def label_shares(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str,
+                 counts: bool = False) -> np.ndarray:
+    """Per track, the share of its known playlists carrying each label of ``col``.
+
+    Returns:
+        (n_tracks, n_labels) float32 (raw counts with ``counts``); label order is sorted
+        label names.
+    """
+    labels = sorted(memberships[col].dropna().astype(str).unique())
+    out = np.zeros((len(tracks), len(labels)), np.float32)
+    if not labels:
+        return out
+    row_of = pd.Series(np.arange(len(tracks)), index=tracks["track_id"].to_numpy())
+    m = memberships.dropna(subset=[col])
+    rows = row_of.reindex(m["track_id"].to_numpy()).to_numpy()
+    ok = ~np.isnan(rows)
+    lab = pd.Categorical(m[col].astype(str).to_numpy()[ok], categories=labels).codes
+    np.add.at(out, (rows[ok].astype(int), lab), 1.0)
+    return out if counts else out / np.maximum(out.sum(1, keepdims=True), 1.0)
+
+
+def artist_label_shares(track_counts: np.ndarray, artist: np.ndarray) -> np.ndarray:
+    """Label shares over the other tracks of each track's artist (the track left out).
+
+    Args:
+        track_counts: (n, n_labels) label counts per track; artist: (n,) artist codes.
+    Returns:
+        (n, n_labels) float32 shares; zeros where the artist has no other known track.
+    """
+    per_artist = np.zeros((int(artist.max()) + 1 if len(artist) else 0, track_counts.shape[1]),
+                          np.float32)
+    np.add.at(per_artist, artist, track_counts)
+    other = per_artist[artist] - track_counts
+    return other / np.maximum(other.sum(1, keepdims=True), 1.0)
+
+
+def kmeans_labels(emb: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """KMeans cluster of each row of ``emb`` (n, d) -> (n,) int32."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = max(1, min(n_clusters, len(emb) // 5))
+    km = MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=4096)
+    return km.fit_predict(emb).astype(np.int32)
+
+
+def neighbour_labels(emb: np.ndarray, vecs: list[np.ndarray], k: int = 20) -> list[np.ndarray]:
+    """Label shares averaged over each track's k nearest labelled tracks, itself excluded.
+
+    Args:
+        emb: (n, dim) embedding; vecs: label-share matrices, each (n, n_labels).
+    Returns:
+        One (n, n_labels) float32 matrix per input; zeros if nothing is labelled.
+    """
+    known = np.flatnonzero(vecs[0].sum(1) > 0)
+    if len(known) < 2:
+        return [np.zeros_like(v) for v in vecs]
+    idx, _ = knn(emb, emb[known], min(k + 1, len(known)))
+    rows = known[idx]                                    # (n, k+1) track rows
+    w = (rows != np.arange(len(emb))[:, None]).astype(np.float32)
+    w[:, -1] *= (w.sum(1) > k)  # keep exactly k when self was not among them
+    w /= np.maximum(w.sum(1, keepdims=True), 1.0)
+    return [np.einsum("nk,nkl->nl", w, v[rows]).astype(np.float32) for v in vecs]
+
+
+def _rows_by(codes: np.ndarray) -> dict[int, np.ndarray]:
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return {int(codes[g[0]]): g for g in np.split(order, bounds) if len(g)}
+
+
+def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
+                  memberships: pd.DataFrame, emb: np.ndarray,
+                  cluster: np.ndarray) -> Signals:
+    """Assemble :class:`Signals` from known memberships only.
+
+    Args:
+        tracks: catalog table, n rows; x: (n, n_features); emb: (n, dim); cluster: (n,).
+        memberships: the playlists a recommender may learn from (training playlists).
+    """
+    cooc = Cooccurrence.fit(tracks, memberships)
+    genre_vec = label_shares(tracks, memberships, "genre")
+    subgenre_vec = label_shares(tracks, memberships, "subgenre")
+    genre_nn, subgenre_nn = neighbour_labels(emb, [genre_vec, subgenre_vec])
+    genre_n, subgenre_n = (label_shares(tracks, memberships, col, counts=True)
+                           for col in ("genre", "subgenre"))
+    artist_genre = artist_label_shares(genre_n, cooc.artist_code)
+    artist_subgenre = artist_label_shares(subgenre_n, cooc.artist_code)
+    album = tracks["album_id"].astype("string").fillna(tracks["track_id"].astype("string"))
+    album_code = pd.factorize(album)[0].astype(np.int64)
+    year = tracks["year"].fillna(tracks["decade"] + 5).astype(float).to_numpy()
+    year = np.where(np.isnan(year), np.nanmedian(year) if np.isfinite(year).any() else 2000, year)
+    pop = tracks["popularity"].astype(float).fillna(0).to_numpy()
+    return Signals(
+        x=x.astype(np.float32), feature_names=list(feature_names),
+        emb=emb.astype(np.float32), cooc=cooc,
+        genre_vec=genre_vec, subgenre_vec=subgenre_vec, genre_nn=genre_nn,
+        subgenre_nn=subgenre_nn, artist_genre=artist_genre, artist_subgenre=artist_subgenre,
+        cluster=cluster, album_code=album_code, year=year, popularity=pop,
+        artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
+        artist_rows=_rows_by(cooc.artist_code), album_rows=_rows_by(album_code))
+
+
+def candidates(sig: Signals, seeds: np.ndarray, n_emb: int, n_cooc: int, n_same: int,
+               content_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pool per seed: embedding neighbours, co-occurring tracks, same artist/album.
+
+    Args:
+        seeds: (m,) seed rows.
+    Returns:
+        (group (n_pairs,) index into ``seeds``, cand (n_pairs,) track rows); the seed itself
+        is never a candidate, and each candidate appears once per seed.
+    """
+    nn, _ = knn(sig.emb[seeds], sig.emb, min(n_emb + 1, sig.n))
+    co = (sig.cooc.top(seeds, n_cooc) if not content_only and sig.cooc.has_playlists
+          else [np.zeros(0, np.int64)] * len(seeds))
+    arts = (sig.cooc.top_artists(seeds, ARTIST_NEIGHBOURS)
+            if not content_only and sig.cooc.has_playlists and n_same
+            else [np.zeros(0, np.int64)] * len(seeds))
+    groups, cands = [], []
+    for i, s in enumerate(seeds):
+        parts = [nn[i].astype(np.int64), co[i]]
+        if not content_only:
+            parts += [sig.artist_rows[int(sig.cooc.artist_code[s])][:n_same],
+                      sig.album_rows[int(sig.album_code[s])][:n_same],
+                      *[sig.artist_rows[int(a)][:TRACKS_PER_ARTIST] for a in arts[i]]]
+        c = np.concatenate(parts)
+        c = c[c != s]
+        _, first = np.unique(c, return_index=True)
+        c = c[np.sort(first)]
+        groups.append(np.full(len(c), i, np.int64))
+        cands.append(c)
+    return np.concatenate(groups), np.concatenate(cands)
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b).astype(np.float32)
+
+
+def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.ndarray,
+                  content_only: bool) -> pd.DataFrame:
+    """Features of each (seed, candidate) pair.
+
+    Args:
+        seeds: (m,) seed rows; group, cand: (n_pairs,) as returned by :func:`candidates`.
+    Returns:
+        DataFrame (n_pairs, n_feature_columns), columns :func:`feature_columns` order.
+    """
+    s = seeds[group]
+    xs, xc = sig.x[s], sig.x[cand]
+    unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)  # noqa: E731
+    f = {
+        "emb_cos": _rowdot(sig.emb[s], sig.emb[cand]),
+        "raw_cos": _rowdot(unit(xs), unit(xc)),
+        "year_gap": np.abs(sig.year[s] - sig.year[cand]).astype(np.float32),
+        "pop_c": sig.popularity[cand], "pop_s": sig.popularity[s],
+        "pop_diff": sig.popularity[cand] - sig.popularity[s],
+        "cluster_same": (sig.cluster[s] == sig.cluster[cand]).astype(np.float32),
+        "artist_size_c": sig.artist_size[cand],
+    }
+    seed_g, seed_sg = _seed_labels(sig, s, content_only)
+    f["genre_match"] = _rowdot(seed_g, sig.genre_nn[cand])
+    f["subgenre_match"] = _rowdot(seed_sg, sig.subgenre_nn[cand])
+    f["artist_genre_match"] = _rowdot(seed_g, sig.artist_genre[cand])
+    f["artist_subgenre_match"] = _rowdot(seed_sg, sig.artist_subgenre[cand])
+    for j, name in enumerate(sig.feature_names):
+        f[f"d_{name}"] = np.abs(xs[:, j] - xc[:, j])
+    if not content_only:
+        f.update(_history_features(sig, seeds, group, cand))
+    return pd.DataFrame(f)[feature_columns(sig.feature_names, content_only)]
+
+
+def _seed_labels(sig: Signals, s: np.ndarray, content_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's genre and subgenre shares: its own known playlists when history is
+    allowed and known, else its artist's other tracks', else the neighbour estimate.
+    Each (n_pairs, n_labels)."""
+    if content_only:
+        return sig.genre_nn[s], sig.subgenre_nn[s]
+
+    def pick(own: np.ndarray, artist: np.ndarray, nn: np.ndarray) -> np.ndarray:
+        fallback = np.where(artist.sum(1, keepdims=True) > 0, artist, nn)
+        return np.where(own.sum(1, keepdims=True) > 0, own, fallback)
+
+    return (pick(sig.genre_vec[s], sig.artist_genre[s], sig.genre_nn[s]),
+            pick(sig.subgenre_vec[s], sig.artist_subgenre[s], sig.subgenre_nn[s]))
+
+
+def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,
+                      cand: np.ndarray) -> dict[str, np.ndarray]:
+    """Features that need the seed's known playlists, artist or album."""
+    s = seeds[group]
+    shared = lookup(sig.cooc.counts(seeds), group, cand)
+    deg = sig.cooc.degree
+    art = sig.cooc.artist_code
+    return {
+        "cooc": shared,
+        "cooc_norm": shared / np.sqrt(np.maximum(deg[s] * deg[cand], 1.0)),
+        "artist_cooc": lookup(sig.cooc.artist_counts(seeds), group, art[cand]),
+        "artist_pair_cooc": lookup(sig.cooc.artist_artist_counts(seeds), group, art[cand]),
+        "same_artist": (art[s] == art[cand]).astype(np.float32),
+        "same_album": (sig.album_code[s] == sig.album_code[cand]).astype(np.float32),
+        "deg_s": deg[s],
+    }
+
+
+def feature_columns(feature_names: list[str], content_only: bool) -> list[str]:
+    """The ranker's input columns, in order."""
+    cols = CONTENT_FEATURES + [f"d_{n}" for n in feature_names]
+    return cols if content_only else cols + HISTORY_FEATURES

@@ -1,0 +1,275 @@
+"""Serving: per-track recommendations from a built cache, keyed by ``track_id``.
+
+``Recommender.load(cache)`` reads artifacts only (no training): the embedding, the
+co-occurrence of the catalog's playlists, the LightGBM rankers (text format), the genre
+predictions and the feedback store. Modes:
+
+- ``hybrid``: embedding neighbours + co-occurring tracks + same artist/album, ranked by
+  the LambdaRank model.
+- ``content``: the seed treated as a new track (audio, year, popularity only).
+- ``by_genre``: candidates restricted to the seed's genre (known, else predicted),
+  ranked by the content ranker.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from pipeline import store as io
+from pipeline.api import load as load_index
+from pipeline.config import RankerConfig
+from pipeline.errors import CacheError
+
+from .cooccurrence import lookup
+from .explain import (
+    FEEDBACK_BOOST,
+    STEER_RANGES,
+    feature_gaps,
+    standardise,
+    steer_penalty,
+    validate_steer,
+    why_text,
+)
+from .feedback import FeedbackStore, default_url
+from .rank_features import build_signals, pair_features
+from .ranker import score_pairs
+
+log = logging.getLogger(__name__)
+MODES = ("hybrid", "content", "by_genre")
+COMPARE_METHODS = ("hybrid", "content", "by_genre", "embedding_knn", "cosine_raw",
+                   "cooccurrence", "popularity")
+COLUMNS = ["rank", "track_id", "track_name", "artist", "year", "genre", "score",
+           "content_similarity", "shared_playlists", "same_artist", "same_album",
+           "close_features", "apart_features", "feedback", "why", "spotify_url"]
+SEARCH_COLUMNS = ["track_id", "track_name", "artist", "year", "score"]
+
+
+def _booster(path: Path, trained: bool):
+    if not trained:
+        return None
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(path))
+
+
+class Recommender:
+    """Recommendations, search, side-by-side comparison and feedback over one cache."""
+
+    def __init__(self, index, signals, hybrid, content, genres: pd.DataFrame,
+                 cfg: RankerConfig, store: FeedbackStore, report: dict):
+        self.index, self.sig, self.hybrid, self.content = index, signals, hybrid, content
+        self.tracks = index.tracks
+        self.genre = genres["genre_filled"].astype(object).to_numpy()
+        self.cfg, self.store, self.report = cfg, store, report
+        self._spread = {k: float(np.nanstd(self.tracks[k].to_numpy(float))) or 1.0
+                        for k in STEER_RANGES if k in self.tracks}
+        self._search_keys: list[str] | None = None
+        self._columns = {c: self.tracks[c].to_numpy() for c in
+                         ("track_id", "track_name", "artist", "year", "spotify_url")}
+
+    @classmethod
+    def load(cls, cache_dir: str | Path, feedback_url: str | None = None) -> Recommender:
+        """Load a built cache (``python -m pipeline build``); nothing is trained here."""
+        cache = Path(cache_dir)
+        need = ["ranker.txt", "ranker_content.txt", "ranker_report.json", "rank_clusters.npy",
+                "genre_pred.parquet"]
+        missing = [f for f in need if not (cache / f).exists()]
+        if missing:
+            raise CacheError(f"{cache}: the recommender needs {', '.join(missing)}; rebuild "
+                             f"with `python -m pipeline build --cache {cache}`.")
+        index = load_index(cache)
+        report = io.read_json(cache / "ranker_report.json")
+        names = io.read_json(cache / "feature_scaler.json")["names"]
+        sig = build_signals(index.tracks, io.read_npy(cache / "features.npy"), names,
+                            index.memberships, index.embedding,
+                            io.read_npy(cache / "rank_clusters.npy"))
+        cfg = RankerConfig(**index.manifest.get("config", {}).get("ranker", {}))
+        trained = bool(report.get("trained"))
+        rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
+                  _booster(cache / "ranker_content.txt", trained),
+                  io.read_parquet(cache / "genre_pred.parquet"), cfg,
+                  FeedbackStore(feedback_url or default_url(cache)), report)
+        score_pairs(rec.hybrid, sig, np.array([0]), cfg, False)  # warm-up: torch, LightGBM
+        return rec
+
+    # ----------------------------------------------------------------- search
+    def search(self, query: str, limit: int = 10) -> pd.DataFrame:
+        """Fuzzy lookup by "name", "name, artist", "artist" or an exact track id.
+
+        Returns:
+            DataFrame (<= limit rows) with columns track_id, track_name, artist, year,
+            score (0-100, best first).
+        """
+        q = str(query).strip()
+        if not q:
+            raise ValueError("search: the query is empty; give a track name, artist or id.")
+        t = self.tracks
+        if q in self.index._row:
+            hits = [(self.index.row(q), 100.0)]
+        else:
+            hits = self._fuzzy(q, limit)
+        rows = [h[0] for h in hits]
+        out = t.iloc[rows][["track_id", "track_name", "artist", "year"]].copy()
+        out["score"] = [round(h[1], 1) for h in hits]
+        return out.reset_index(drop=True)[SEARCH_COLUMNS]
+
+    def _fuzzy(self, q: str, limit: int) -> list[tuple[int, float]]:
+        """(row, score) of the best fuzzy matches; an exact title (and artist after a
+        comma) scores 100, more popular tracks first among equal scores."""
+        from rapidfuzz import fuzz, process, utils
+
+        t = self.tracks
+        if self._search_keys is None:
+            self._names = [utils.default_process(v) for v in t["track_name"].astype(str)]
+            self._artists = [utils.default_process(v) for v in t["artist"].astype(str)]
+            self._search_keys = [f"{n} {a}" for n, a in zip(self._names, self._artists)]
+        name_q, _, artist_q = q.partition(",")
+        name, artist = utils.default_process(name_q), utils.default_process(artist_q)
+        res = process.extract(f"{name} {artist}".strip(), self._search_keys, scorer=fuzz.WRatio,
+                              processor=None, limit=limit * 5)
+        scored = []
+        for _, score, i in res:
+            exact = self._names[i] == name and (not artist or self._artists[i] == artist)
+            scored.append((i, 100.0 if exact else min(float(score), 99.0)))
+        pop = t["popularity"].to_numpy()
+        return sorted(scored, key=lambda h: (-h[1], -pop[h[0]], h[0]))[:limit]
+
+    # -------------------------------------------------------------- recommend
+    def recommend(self, track_id: str, k: int = 10, mode: str = "hybrid",
+                  steer: dict[str, Any] | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """The k best tracks for a seed, with scores and explanations.
+
+        Args:
+            track_id: the seed's catalog id.
+            mode: "hybrid", "content" or "by_genre".
+            steer: targets, e.g. {"energy": 0.8, "tempo": 120, "year_range": (2010, 2019)}.
+            exclude: track ids never to return.
+        Returns:
+            DataFrame (k rows) with columns ``COLUMNS``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"The 'mode' parameter of recommend must be one of "
+                             f"{', '.join(MODES)}. Got {mode!r} instead.")
+        return self._recommend(track_id, k, mode, steer, exclude)
+
+    def _recommend(self, track_id: str, k: int, mode: str, steer, exclude) -> pd.DataFrame:
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"The 'k' parameter of recommend must be a positive int. "
+                             f"Got {k!r} instead.")
+        seed = self.index.row(track_id)
+        steer = validate_steer(steer)
+        cand, score = self._candidates(seed, mode)
+        z = standardise(score) - steer_penalty(self.tracks, cand, steer, self._spread)
+        votes = self.store.for_seed(track_id)
+        cand, z, vote = self._apply_feedback(seed, cand, z, votes)
+        drop = set(exclude) | {t for t, v in votes.items() if v < 0}
+        if drop:
+            keep = ~np.isin(self.tracks["track_id"].to_numpy()[cand], list(drop))
+            cand, z, vote = cand[keep], z[keep], vote[keep]
+        top = np.lexsort((cand, -z))[:k]
+        return self._frame(seed, cand[top], z[top], vote[top])
+
+    def _candidates(self, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """(candidate rows, raw scores) of one seed in one mode or comparison method."""
+        s = np.array([seed])
+        if mode in ("hybrid", "content"):
+            model = self.hybrid if mode == "hybrid" else self.content
+            _, cand, score, _ = score_pairs(model, self.sig, s, self.cfg, mode == "content")
+            return cand, score
+        if mode == "by_genre":
+            return self._by_genre(seed)
+        if mode in ("embedding_knn", "cosine_raw"):
+            x = self.sig.emb if mode == "embedding_knn" else self._audio()
+            norm = np.linalg.norm(x, axis=1) * np.linalg.norm(x[seed])
+            sims = (x @ x[seed]) / np.maximum(norm, 1e-9)
+        elif mode == "cooccurrence":
+            shared = self.sig.cooc.counts(s).toarray().ravel()
+            sims = shared * 1000 + self.sig.popularity
+        elif mode == "popularity":
+            sims = self.sig.popularity.astype(float)
+        else:
+            raise ValueError(f"compare: unknown method {mode!r}; use one of "
+                             f"{', '.join(COMPARE_METHODS)}.")
+        sims[seed] = -np.inf
+        cand = np.argpartition(-sims, min(300, len(sims) - 1))[:300]
+        return cand[np.isfinite(sims[cand])], sims[cand][np.isfinite(sims[cand])]
+
+    def _audio(self) -> np.ndarray:
+        keep = [i for i, n in enumerate(self.sig.feature_names) if n not in ("year", "popularity")]
+        return self.sig.x[:, keep]
+
+    def _by_genre(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates of the seed's genre (known or predicted), content-ranked."""
+        g = self.genre[seed]
+        pool = np.flatnonzero(self.genre == g) if isinstance(g, str) else np.arange(self.sig.n)
+        pool = pool[pool != seed]
+        sims = self.sig.emb[pool] @ self.sig.emb[seed]
+        cand = pool[np.argsort(-sims, kind="stable")[:2 * self.cfg.n_emb]]
+        if self.content is None:
+            return cand, self.sig.emb[cand] @ self.sig.emb[seed]
+        feats = pair_features(self.sig, np.array([seed]), np.zeros(len(cand), np.int64), cand, True)
+        return cand, self.content.predict(feats, num_threads=1)
+
+    def _apply_feedback(self, seed: int, cand: np.ndarray, z: np.ndarray,
+                        votes: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lift +1 tracks (adding them if they were not candidates); record each vote."""
+        vote = np.zeros(len(cand), np.int8)
+        liked = [self.index._row[t] for t, v in votes.items() if v > 0 and t in self.index._row]
+        extra = np.array([r for r in liked if r not in set(cand) and r != seed], np.int64)
+        if len(extra):
+            cand = np.concatenate([cand, extra])
+            z = np.concatenate([z, np.full(len(extra), z.max() if len(z) else 0.0)])
+            vote = np.concatenate([vote, np.zeros(len(extra), np.int8)])
+        for r in liked:
+            hit = cand == r
+            z[hit] += FEEDBACK_BOOST
+            vote[hit] = 1
+        return cand, z, vote
+
+    def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray,
+               vote: np.ndarray) -> pd.DataFrame:
+        """The output table; built from plain arrays (pandas indexing per column costs
+        more than the ranking itself)."""
+        sig, col = self.sig, self._columns
+        close, apart = feature_gaps(sig.x, sig.feature_names, seed, rows)
+        shared = lookup(sig.cooc.counts(np.array([seed])), np.zeros(len(rows), np.int64), rows)
+        out = {"rank": np.arange(1, len(rows) + 1),
+               **{c: col[c][rows] for c in ("track_id", "track_name", "artist", "year")},
+               "genre": self.genre[rows], "score": np.round(score, 4),
+               "content_similarity": np.round(sig.emb[rows] @ sig.emb[seed], 4),
+               "shared_playlists": shared.astype(int),
+               "same_artist": sig.cooc.artist_code[rows] == sig.cooc.artist_code[seed],
+               "same_album": sig.album_code[rows] == sig.album_code[seed],
+               "close_features": close, "apart_features": apart,
+               "feedback": vote.astype(int), "spotify_url": col["spotify_url"][rows]}
+        keys = ["same_artist", "same_album", "shared_playlists", "content_similarity",
+                "close_features", "apart_features", "feedback"]
+        out["why"] = [why_text(dict(zip(keys, v))) for v in zip(*(out[k] for k in keys))]
+        return pd.DataFrame(out, columns=COLUMNS)
+
+    # ---------------------------------------------------------------- compare
+    def compare(self, track_id: str, k: int = 10,
+                methods: Iterable[str] = ("hybrid", "content", "by_genre", "embedding_knn",
+                                          "cosine_raw")) -> dict[str, pd.DataFrame]:
+        """The same seed under several methods: method name -> DataFrame like recommend().
+
+        Feedback applies to every method; steering is not used here.
+        """
+        unknown = [m for m in methods if m not in COMPARE_METHODS]
+        if unknown:
+            raise ValueError(f"compare: unknown method(s) {unknown}; use any of "
+                             f"{', '.join(COMPARE_METHODS)}.")
+        return {m: self._recommend(track_id, k, m, None, ()) for m in methods}
+
+    # --------------------------------------------------------------- feedback
+    def feedback(self, seed_id: str, track_id: str, value: int) -> None:
+        """Record +1 / -1 for a recommended track; applied at once to this seed's ranking."""
+        for name, tid in (("seed_id", seed_id), ("track_id", track_id)):
+            if tid not in self.index._row:
+                raise KeyError(f"feedback: {name} {tid!r} is not in the catalog at "
+                               f"{self.index.cache_dir}")
+        self.store.add(seed_id, track_id, int(value))

@@ -1,0 +1,44 @@
+"""UMAP projection: keeps neighbourhoods (trustworthiness), places new tracks sensibly."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.manifold import trustworthiness
+
+from pipeline.config import ProjectionConfig
+from pipeline.map.neighbors import build_neighbors
+from pipeline.map.projection import build_projection, place
+
+
+def _blobs(n=400, d=16, k=5, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (k, d))
+    return (centres[np.arange(n) % k] + rng.normal(0, 1, (n, d))).astype(np.float32)
+
+
+def test_map_is_trustworthy_and_uses_precomputed_knn():
+    x = _blobs()
+    map2d, dense = build_projection(x, ProjectionConfig(), seed=1, knn_graph=build_neighbors(x, 30))
+    assert map2d.shape == (400, 2) and dense is map2d  # no extra UMAP unless cluster_dim is set
+    assert trustworthiness(x, map2d, n_neighbors=10) >= 0.8
+
+
+def test_cluster_space_has_requested_dimensions():
+    x = _blobs(200)
+    _, dense = build_projection(x, ProjectionConfig(cluster_dim=4), seed=1)
+    assert dense.shape == (200, 4)
+
+
+def test_fit_on_sample_then_transform_the_rest():
+    x = _blobs(300)
+    map2d, _ = build_projection(x, ProjectionConfig(fit_sample=150), seed=2)
+    assert map2d.shape == (300, 2) and np.isfinite(map2d).all()
+    assert trustworthiness(x, map2d, n_neighbors=10) >= 0.8
+
+
+def test_place_new_tracks_near_their_neighbours():
+    x = _blobs()
+    map2d, _ = build_projection(x, ProjectionConfig(), seed=1)
+    new = x[:20] + np.random.default_rng(3).normal(0, 0.05, x[:20].shape).astype(np.float32)
+    placed = place(new, x, map2d)
+    spread = np.linalg.norm(map2d.std(axis=0))
+    assert np.median(np.linalg.norm(placed - map2d[:20], axis=1)) < 0.25 * spread

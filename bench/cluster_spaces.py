@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from pipeline.artifacts import read_npy  # noqa: E402
-from pipeline.clustering import build_clusters
 from pipeline.config import ClusterConfig, ProjectionConfig
-from pipeline.projection import build_projection
+from pipeline.map.clustering import build_clusters
+from pipeline.map.projection import build_projection
+from pipeline.store import read_npy  # noqa: E402
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from pipeline import artifacts as io  # noqa: E402
 from pipeline.config import PipelineConfig, stage_seed  # noqa: E402
-from pipeline.evaluate import EvalConfig, per_seed_metrics, protocol_split  # noqa: E402
-from pipeline.rank_features import candidates  # noqa: E402
-from pipeline.ranker import fit_signals, rank_rows, train_rankers  # noqa: E402
+from pipeline.evaluation.protocol import EvalConfig, per_seed_metrics, protocol_split  # noqa: E402
+from pipeline.recommend.rank_features import candidates  # noqa: E402
+from pipeline.recommend.ranker import fit_signals, rank_rows, train_rankers  # noqa: E402
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.recommend import MODES, Recommender  # noqa: E402
+from pipeline.recommend.recommender import MODES, Recommender  # noqa: E402
 
 
 def main() -> None:

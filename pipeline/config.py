@@ -50,7 +50,11 @@ class ProjectionConfig(_Strict):
     n_neighbors: int = Field(30, ge=2)
     min_dist: float = Field(0.05, ge=0)
     cluster_dim: int | None = Field(None, ge=2)  # None: no extra UMAP (clustering on the map)
-    fit_sample: int = Field(200_000, ge=100)  # fit on a sample, transform the rest
+    # UMAP is fitted on at most this many tracks (fit time grows with the sample: 20 s at
+    # 28k); larger catalogs place the rest from the fitted sample in batches.
+    fit_sample: int = Field(100_000, ge=100)
+    place_k: int = Field(15, ge=1)            # fitted neighbours that place a track
+    place_batch: int = Field(100_000, ge=1)
 
 
 class ClusterConfig(_Strict):
@@ -69,11 +73,28 @@ class ClusterConfig(_Strict):
     max_cluster_share: float = Field(0.17, gt=0, le=1)  # eom: no cluster above this share
     min_clusters: int = Field(8, ge=2)
     score_sample: int = Field(8000, ge=100)  # silhouette on a seeded sample
+    # Scale: HDBSCAN fits on at most fit_sample tracks; the others take the label of their
+    # assign_k nearest fitted tracks. min_cluster_sizes are for catalogs up to
+    # reference_tracks; above, they grow with the fitted points (same share of the catalog).
+    fit_sample: int = Field(100_000, ge=100)
+    reference_tracks: int = Field(30_000, ge=100)
+    assign_k: int = Field(10, ge=1)
     dbcv_sample: int = Field(4000, ge=100)
 
 
 class NeighborConfig(_Strict):
+    """The k-nearest-neighbour graph and the index that answers new queries."""
+
     k: int = Field(50, ge=1)
+    # Exact search up to this many tracks (28k: 5 s); above, faiss HNSW (exact grows with
+    # n^2: 216 s at 200k). HNSW settings measured on a 1M blend of the default catalog's
+    # embedding: M=16, efConstruction=40, efSearch=64 gave recall@10 0.98 (bench/ann_bench.py).
+    exact_max: int = Field(50_000, ge=1)
+    hnsw_m: int = Field(16, ge=4)
+    ef_construction: int = Field(40, ge=8)
+    ef_search: int = Field(64, ge=8)
+    threads: int = Field(2, ge=1)           # search threads (the graph build uses one)
+    recall_queries: int = Field(2000, ge=10)  # sample for the reported recall@10
 
 
 class RankerConfig(_Strict):
@@ -96,6 +117,15 @@ class RankerConfig(_Strict):
     # LightGBM threads. 1 by default: with OpenMP on a shared 2-core machine, 2 threads
     # measured 100x slower than 1 (busy-waiting), while a quiet machine gains < 2x.
     threads: int = Field(1, ge=1)
+    # Scale: training is bounded whatever the catalog's size. Catalogs above
+    # max_train_tracks train on a universe of that many tracks (whole playlists, seeded);
+    # at most max_train_seeds label seeds, spread over all label playlists (30k: 5,269).
+    max_train_tracks: int = Field(50_000, ge=100)
+    max_train_seeds: int = Field(10_000, ge=1)
+    cluster_fit_sample: int = Field(100_000, ge=100)  # KMeans fitted on a sample
+    # The neighbour index over the training (and evaluation) embedding: exact up to
+    # index.exact_max tracks, faiss HNSW above.
+    index: NeighborConfig = NeighborConfig(threads=1)
 
 
 class PipelineConfig(_Strict):

@@ -136,7 +136,7 @@ def assemble_metrics(cache: Path, manifest: dict) -> dict:
         "catalog": ing,
         "embedding": emb,
         "clusters": clu,
-        **{k: io.read_json(cache / f"{k}_report.json") for k in ("genre", "ranker")
+        **{k: io.read_json(cache / f"{k}_report.json") for k in ("neighbors", "genre", "ranker")
            if (cache / f"{k}_report.json").exists()},
         "timings_s": {n: m["seconds"] for n, m in manifest["stages"].items()},
         "build": {"pipeline_version": manifest["pipeline_version"],

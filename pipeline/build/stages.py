@@ -61,8 +61,10 @@ def _run_embedding(ctx: Context) -> dict[str, Any]:
 def _run_neighbors(ctx: Context) -> dict[str, Any]:
     from pipeline.map import build_neighbors
 
-    idx, sim = build_neighbors(ctx.get("embedding.npy"), ctx.cfg.neighbors.k)
-    return {"neighbors_idx.npy": idx, "neighbors_sim.npy": sim}
+    idx, sim, index, report = build_neighbors(ctx.get("embedding.npy"), ctx.cfg.neighbors,
+                                              ctx.seed("neighbors"))
+    return {"neighbors_idx.npy": idx, "neighbors_sim.npy": sim,
+            "neighbors_index.npy": index.to_bytes(), "neighbors_report.json": report}
 
 
 def _run_projection(ctx: Context) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def _run_projection(ctx: Context) -> dict[str, Any]:
 
     graph = (ctx.get("neighbors_idx.npy"), ctx.get("neighbors_sim.npy"))
     map2d, dense = build_projection(ctx.get("embedding.npy"), ctx.cfg.projection,
-                                    ctx.seed("projection"), graph)
+                                    ctx.seed("projection"), graph, ctx.cfg.neighbors)
     return {"map2d.npy": map2d, "cluster_space.npy": dense}
 
 
@@ -127,7 +129,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
           _run_embedding),
-    Stage("neighbors", 1, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors),
+    Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors),
     Stage("projection", 1, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
           _run_projection, _warm_projection),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],

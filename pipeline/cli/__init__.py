@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-variant probing
     try:
         return args.func(args)
     except (CatalogError, CacheError, KeyError, ValueError) as exc:

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
           f"{c['same_song_groups']} same-song groups)")
     print(f"embed   : {e['dim']}-d, {e['validation']['name']} = {e['validation']['value']} "
           f"(raw features {e['validation']['raw_features_baseline']})")
+    nb = metrics.get("neighbors")
+    if nb:
+        print(f"nbrs    : {nb['method']}, k={nb['k']}, recall@10 {nb['recall_at_10']} "
+              f"({nb['recall_note']})")
     print(f"clusters: {cl['n_clusters']} in {cl['space']}, noise {cl['noise_share']:.1%}, "
           f"silhouette {cl['silhouette']} (KMeans k={cl['kmeans_baseline']['k']}: "
           f"{cl['kmeans_baseline']['silhouette']}), DBCV {cl['dbcv']}")

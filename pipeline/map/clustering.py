@@ -3,6 +3,12 @@
 Noise is the label -1 ("unclustered"). Every score says over which points and in which
 space it was computed. Silhouette and DBCV are computed on seeded samples so the cost
 stays bounded on large catalogs (both are quadratic in the points they see).
+
+Large catalogs: HDBSCAN is fitted on a seeded sample of ``fit_sample`` points, with the
+settings grid scaled to the sample (``min_cluster_sizes`` are meant for catalogs of up to
+``reference_tracks``; above, they grow with the catalog, so cluster sizes stay the same
+share of it). Every other track takes the label, strength and soft membership of its
+nearest fitted points in the clustering space (a KD-tree query in batches).
 """
 from __future__ import annotations
 
@@ -27,15 +33,16 @@ class ClusterResult:
 
 
 def run_hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int, selection: str,
-                max_cluster_share: float):
+                max_cluster_share: float, scale: float = 1.0):
     """Fit HDBSCAN with prediction data kept for soft membership.
 
-    ``min_cluster_size`` is capped at n/15 so that small catalogs still split.
+    ``min_cluster_size`` is multiplied by ``scale`` (catalogs above the reference size),
+    then capped at n/15 so that small catalogs still split.
     """
     import hdbscan
 
     n = len(x)
-    mcs = int(max(5, min(min_cluster_size, n // 15)))
+    mcs = int(max(5, min(round(min_cluster_size * scale), n // 15)))
     return hdbscan.HDBSCAN(
         min_cluster_size=mcs, min_samples=min(min_samples, mcs),
         cluster_selection_method=selection, prediction_data=True, core_dist_n_jobs=1,
@@ -113,9 +120,11 @@ def kmeans_baseline(x: np.ndarray, k: int, cfg: ClusterConfig, seed: int) -> dic
     from sklearn.metrics import silhouette_score
 
     k = max(k, 2)
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(x)
+    fit_rows = _sample(len(x), cfg.fit_sample, np.random.default_rng([seed, 1]))
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(x[fit_rows])
     rows = _sample(len(x), cfg.score_sample, np.random.default_rng(seed))
-    return {"k": k, "silhouette": round(float(silhouette_score(x[rows], km.labels_[rows])), 4),
+    lab = km.labels_[rows] if len(fit_rows) == len(x) else km.predict(x[rows])
+    return {"k": k, "silhouette": round(float(silhouette_score(x[rows], lab)), 4),
             "silhouette_points": f"{len(rows)} sampled tracks (KMeans has no noise)"}
 
 
@@ -133,29 +142,77 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int)
     """
     names = [n for n in spaces if n != "embedding" or cfg.space in ("auto", "embedding")]
     names = names if cfg.space == "auto" else [cfg.space]
+    n = len(next(iter(spaces.values())))
+    fit_rows = _sample(n, cfg.fit_sample, np.random.default_rng([seed, 1]))
+    fit = {k: v[fit_rows] for k, v in spaces.items()}
+    scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
     rng = np.random.default_rng(seed)
     tried = []
     for name in names:
         for params in _grid(cfg):
-            fitted = run_hdbscan(spaces[name], **params, max_cluster_share=cfg.max_cluster_share)
-            quick = _quick_score(spaces[name], fitted.labels_, rng)
+            fitted = run_hdbscan(fit[name], **params, max_cluster_share=cfg.max_cluster_share,
+                                 scale=scale)
+            quick = _quick_score(fit[name], fitted.labels_, rng)
             tried.append((name, params, fitted, quick))
             log.info("hdbscan %s %s: %s", name, params, quick)
     name, params, clusterer, _ = max(tried, key=lambda t: _usefulness(t[3], cfg.min_clusters))
-    report = score(spaces[name], clusterer.labels_, cfg, seed)
     labels = clusterer.labels_.astype(np.int32)
-    membership = soft_membership(clusterer, report["n_clusters"])
+    n_clusters = int(labels.max() + 1) if (labels >= 0).any() else 0
+    membership = soft_membership(clusterer, n_clusters)
+    probability = clusterer.probabilities_.astype(np.float32)
+    if n > len(fit_rows):
+        labels, probability, membership = _extend(spaces[name], fit_rows, labels, probability,
+                                                  membership, cfg.assign_k)
+    report = score(spaces[name], labels, cfg, seed)
     nearest = membership.argmax(axis=1) if membership.shape[1] else np.full(len(labels), -1)
     nearest = np.where(labels >= 0, labels, nearest).astype(np.int32)
     report = {"space": name, **report, "silhouette_space": name, "params": params,
               "selection_rule": f"max silhouette x clustered share^2 with >= {cfg.min_clusters} "
                                 "clusters (quick silhouette on 3000 points)",
+              "fitted_on": (f"all {n} tracks" if n == len(fit_rows) else
+                            f"{len(fit_rows)} sampled tracks (min_cluster_size x {scale:.2f}); "
+                            f"the other {n - len(fit_rows)} take the label of their "
+                            f"{cfg.assign_k} nearest fitted tracks"),
               "candidates": [{"space": n, **p, **q} for n, p, _, q in tried],
               "kmeans_baseline": kmeans_baseline(spaces[name], report["n_clusters"], cfg, seed)}
     if name != "embedding" and "embedding" in spaces and report["n_clusters"] >= 2:
         report["silhouette_in_embedding"] = _silhouette(spaces["embedding"], labels, cfg, seed)
-    return ClusterResult(labels, clusterer.probabilities_.astype(np.float32), membership,
-                         nearest, report)
+    return ClusterResult(labels, probability, membership, nearest, report)
+
+
+def _extend(x: np.ndarray, fit_rows: np.ndarray, labels: np.ndarray, probability: np.ndarray,
+            membership: np.ndarray, k: int, batch: int = 200_000
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, strengths and soft memberships for every track from the fitted sample.
+
+    Each unfitted track takes the majority label of its ``k`` nearest fitted tracks in
+    ``x`` (noise counts as a label), their mean strength for that label and their mean
+    membership vector. Returns arrays over all n tracks (fitted rows keep their values).
+    """
+    from scipy.spatial import cKDTree
+
+    n, n_clusters = len(x), membership.shape[1]
+    out_l = np.empty(n, np.int32)
+    out_p = np.empty(n, np.float32)
+    out_m = np.empty((n, n_clusters), np.float32)
+    out_l[fit_rows], out_p[fit_rows], out_m[fit_rows] = labels, probability, membership
+    rest = np.setdiff1d(np.arange(n), fit_rows)
+    tree = cKDTree(x[fit_rows])
+    for i0 in range(0, len(rest), batch):
+        rows = rest[i0:i0 + batch]
+        _, nb = tree.query(x[rows], k=min(k, len(fit_rows)))
+        nb = nb.reshape(len(rows), -1)
+        votes = np.zeros((len(rows), n_clusters + 1), np.int32)
+        np.add.at(votes, (np.repeat(np.arange(len(rows)), nb.shape[1]), labels[nb].ravel() + 1),
+                  1)
+        lab = votes.argmax(axis=1) - 1                       # ties: the lower id (noise first)
+        same = labels[nb] == lab[:, None]
+        out_l[rows] = lab
+        out_p[rows] = np.where(lab >= 0, (probability[nb] * same).sum(1)
+                               / np.maximum(same.sum(1), 1), 0.0)
+        m = membership[nb].mean(axis=1)
+        out_m[rows] = m / np.maximum(m.sum(axis=1, keepdims=True), 1e-12)
+    return out_l, out_p, out_m
 
 
 def _quick_score(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> dict:

@@ -1,11 +1,26 @@
-"""Neighbour stage: exact k nearest neighbours by cosine over the embedding.
+"""Neighbour stage: the k-nearest-neighbour graph of the catalog by cosine, and the index
+that answers new queries.
 
-Computed in row blocks, so memory is O(block x n), never n x n. Exact search is fine up to
-a few hundred thousand tracks; past that, swap :func:`knn` for an approximate index.
+Small catalogs (``n <= exact_max``) use exact blocked top-k: memory O(block x n), never
+n x n, and no approximation. Past that, exact search grows with n^2 (measured 216 s at
+200k tracks), so the index is a faiss HNSW graph (inner product on unit vectors): built on
+one thread so the same seed gives the same graph, searched on ``threads``. Its recall@10
+against exact search is measured on a seeded sample of queries and reported.
+
+The index is stored as the bytes of ``faiss.serialize_index`` in a ``.npy`` (uint8) file:
+faiss's own binary format, no pickle. An empty array means "exact".
 """
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+
 import numpy as np
+
+from pipeline.config import NeighborConfig
+
+log = logging.getLogger(__name__)
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -14,7 +29,7 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 def knn(queries: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = False,
         block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k cosine neighbours of each query among ``base``.
+    """Exact top-k cosine neighbours of each query among ``base``.
 
     Args:
         queries: (n_queries, d); base: (n_base, d).
@@ -40,6 +55,132 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = Fals
     return idx, sim
 
 
-def build_neighbors(embedding: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k-nearest-neighbour graph of the catalog, excluding each track itself."""
-    return knn(embedding, embedding, k, exclude_self=True)
+@dataclass
+class NeighborIndex:
+    """Top-k cosine search over a fixed base: exact, or a faiss HNSW graph.
+
+    Attributes:
+        base: (n, d) unit vectors the index searches.
+        hnsw: the faiss index, or None for exact search.
+        ef_search: HNSW search breadth (raised to k + 1 when a query asks for more).
+        threads: faiss search threads.
+    """
+
+    base: np.ndarray
+    hnsw: object | None = None
+    ef_search: int = 64
+    threads: int = 1
+
+    @classmethod
+    def build(cls, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
+        """Exact up to ``cfg.exact_max`` rows, else an HNSW graph built on one thread."""
+        base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
+        if len(base) <= cfg.exact_max:
+            return cls(base, None, cfg.ef_search, cfg.threads)
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # insertion order = row order: deterministic graph
+        index = faiss.IndexHNSWFlat(base.shape[1], cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = cfg.ef_construction
+        index.add(base)
+        return cls(base, index, cfg.ef_search, cfg.threads)
+
+    @property
+    def exact(self) -> bool:
+        return self.hnsw is None
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices (m, k) int32, cosine similarities (m, k) float32), best first."""
+        k = min(k, len(self.base))
+        if self.exact:
+            return knn(queries, self.base, k)
+        import faiss
+
+        faiss.omp_set_num_threads(self.threads)
+        self.hnsw.hnsw.efSearch = max(self.ef_search, k + 1)
+        q = np.ascontiguousarray(unit_rows(queries.astype(np.float32)))
+        sim, idx = self.hnsw.search(q, k)
+        return idx.astype(np.int32), sim.astype(np.float32)
+
+    def graph(self, k: int, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+        """The k-nearest-neighbour graph of the base itself, each row's own index excluded."""
+        if self.exact:
+            return knn(self.base, self.base, k, exclude_self=True)
+        k = min(k, len(self.base) - 1)
+        idx = np.empty((len(self.base), k), np.int32)
+        sim = np.empty((len(self.base), k), np.float32)
+        for i0 in range(0, len(self.base), batch):
+            rows = np.arange(i0, min(i0 + batch, len(self.base)))
+            ix, sv = self.search(self.base[rows], k + 1)
+            idx[rows], sim[rows] = _drop_self(ix, sv, rows)
+        return idx, sim
+
+    def to_bytes(self) -> np.ndarray:
+        """(n_bytes,) uint8: faiss's serialised index; empty for exact search."""
+        if self.exact:
+            return np.zeros(0, np.uint8)
+        import faiss
+
+        return faiss.serialize_index(self.hnsw)
+
+    @classmethod
+    def from_bytes(cls, data: np.ndarray, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
+        """The index saved by :meth:`to_bytes`, over the same ``base`` (n, d)."""
+        base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
+        if data.size == 0:
+            return cls(base, None, cfg.ef_search, cfg.threads)
+        import faiss
+
+        return cls(base, faiss.deserialize_index(np.ascontiguousarray(data)), cfg.ef_search,
+                   cfg.threads)
+
+
+def _drop_self(idx: np.ndarray, sim: np.ndarray, rows: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index from its k + 1 results (or the last one if absent)."""
+    is_self = idx == rows[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    keep = ~is_self
+    k = idx.shape[1] - 1
+    return idx[keep].reshape(-1, k), sim[keep].reshape(-1, k)
+
+
+def recall_at_10(index: NeighborIndex, graph_idx: np.ndarray, n_queries: int,
+                 seed: int) -> float:
+    """Recall@10 of the graph's first 10 neighbours against exact search, on a seeded
+    sample of ``n_queries`` rows."""
+    n = len(index.base)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n_queries, n), replace=False))
+    exact, _ = knn(index.base[rows], index.base, 11)
+    hits = 0
+    for r, e, g in zip(rows, exact, graph_idx[rows, :10]):
+        hits += len(set(e[e != r][:10].tolist()) & set(g.tolist()))
+    return round(hits / (10 * len(rows)), 4)
+
+
+def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, NeighborIndex, dict]:
+    """The catalog's k-nearest-neighbour graph (itself excluded), its index and a report.
+
+    Returns:
+        (indices (n, k) int32, similarities (n, k) float32, the index, report dict).
+    """
+    t0 = time.perf_counter()
+    index = NeighborIndex.build(embedding, cfg)
+    t1 = time.perf_counter()
+    idx, sim = index.graph(cfg.k)
+    t2 = time.perf_counter()
+    report = {"method": "exact" if index.exact else "faiss HNSW", "k": int(idx.shape[1]),
+              "tracks": int(len(embedding)), "exact_max": cfg.exact_max,
+              "build_seconds": round(t1 - t0, 2), "graph_seconds": round(t2 - t1, 2)}
+    if index.exact:
+        report["recall_at_10"] = 1.0
+        report["recall_note"] = "exact search"
+    else:
+        report.update(hnsw_m=cfg.hnsw_m, ef_construction=cfg.ef_construction,
+                      ef_search=max(cfg.ef_search, cfg.k + 2),
+                      recall_at_10=recall_at_10(index, idx, cfg.recall_queries, seed),
+                      recall_note=f"graph vs exact search on {cfg.recall_queries} "
+                                  "seeded queries")
+        log.info("neighbours: HNSW recall@10 %.4f", report["recall_at_10"])
+    return idx, sim, index, report

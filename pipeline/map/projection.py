@@ -1,48 +1,57 @@
 """Projection stage: UMAP of the embedding to 2-D (the map) and to a few dimensions
 (a denser space for clustering).
 
-UMAP is fitted on at most ``fit_sample`` tracks and the rest are placed with ``transform``
-(the fit-on-a-sample, apply-to-partitions pattern). A fitted UMAP object only persists
-through pickle, which we do not ship; :func:`place` positions new tracks from saved arrays
-(embedding + coordinates of the catalog) the way UMAP's own ``transform`` initialises them:
-a similarity-weighted mean of their nearest neighbours' coordinates.
+UMAP is fitted on at most ``fit_sample`` tracks (with the precomputed kNN graph, so it
+never searches on its own); in larger catalogs the rest are placed in fixed-size batches
+the way UMAP's own ``transform`` initialises new points: a similarity-weighted mean of the
+map coordinates of their nearest fitted tracks (the fit-on-a-sample, apply-to-partitions
+pattern). A fitted UMAP object only persists through pickle, which we do not ship;
+:func:`place` positions new tracks from saved arrays (embedding + map coordinates).
 """
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 import numpy as np
 
-from pipeline.config import ProjectionConfig
+from pipeline.config import NeighborConfig, ProjectionConfig
 
-from .neighbors import knn
+from .neighbors import NeighborIndex, knn, unit_rows
 
 log = logging.getLogger(__name__)
 
 
 def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionConfig,
-            seed: int, knn_graph: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+            seed: int, knn_graph: tuple[np.ndarray, np.ndarray] | None,
+            nbr: NeighborConfig) -> np.ndarray:
     import umap  # lazy: numba start-up is only paid when the stage runs
 
     n = len(x)
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, cfg.fit_sample, replace=False)) if n > cfg.fit_sample else None
     kw = dict(n_components=n_components, n_neighbors=min(cfg.n_neighbors, n - 1),
               min_dist=min_dist, random_state=seed, metric="cosine")
     with warnings.catch_warnings():  # expected: n_jobs=1 under a seed; no transform index
         warnings.filterwarnings("ignore", message=".*n_jobs.*")
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")
-        if fit_rows is None:
+        if n <= cfg.fit_sample:
             if knn_graph is not None and knn_graph[0].shape[1] >= kw["n_neighbors"]:
                 kw["precomputed_knn"] = _umap_knn(knn_graph, kw["n_neighbors"])
             return umap.UMAP(**kw).fit_transform(x).astype(np.float32)
-        reducer = umap.UMAP(**kw).fit(x[fit_rows])
+        # Fit on a seeded sample, with the sample's own kNN graph from the same index
+        # machinery as the neighbour stage; place the rest from the sample in batches.
+        fit_rows = np.sort(np.random.default_rng(seed).choice(n, cfg.fit_sample, replace=False))
+        index = NeighborIndex.build(x[fit_rows], nbr)
+        kw["precomputed_knn"] = _umap_knn(index.graph(kw["n_neighbors"]), kw["n_neighbors"])
+        t0 = time.perf_counter()
         out = np.empty((n, n_components), np.float32)
-        out[fit_rows] = reducer.embedding_
+        out[fit_rows] = umap.UMAP(**kw).fit(x[fit_rows]).embedding_
+        log.info("umap fit on %d of %d tracks in %.1f s", len(fit_rows), n,
+                 time.perf_counter() - t0)
         rest = np.setdiff1d(np.arange(n), fit_rows)
-        for i0 in range(0, len(rest), 100_000):
-            out[rest[i0:i0 + 100_000]] = reducer.transform(x[rest[i0:i0 + 100_000]])
+        for i0 in range(0, len(rest), cfg.place_batch):
+            rows = rest[i0:i0 + cfg.place_batch]
+            out[rows] = _place_from(index, x[rows], out[fit_rows], cfg.place_k)
         return out
 
 
@@ -57,26 +66,36 @@ def _umap_knn(graph: tuple[np.ndarray, np.ndarray], k: int):
 
 def build_projection(embedding: np.ndarray, cfg: ProjectionConfig, seed: int,
                      knn_graph: tuple[np.ndarray, np.ndarray] | None = None,
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     nbr: NeighborConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Returns (map coordinates (n_tracks, 2), clustering space (n_tracks, cluster_dim)).
 
-    Without ``cfg.cluster_dim`` the clustering space is the map itself.
+    Without ``cfg.cluster_dim`` the clustering space is the map itself. ``nbr`` sets the
+    index used for the sample's graph and for placing the rest (catalogs above
+    ``cfg.fit_sample``).
     """
-    map2d = _reduce(embedding, 2, cfg.min_dist, cfg, seed, knn_graph)
+    nbr = nbr or NeighborConfig()
+    map2d = _reduce(embedding, 2, cfg.min_dist, cfg, seed, knn_graph, nbr)
     if cfg.cluster_dim is None:
         return map2d, map2d
-    return map2d, _reduce(embedding, cfg.cluster_dim, 0.0, cfg, seed + 1, knn_graph)
+    return map2d, _reduce(embedding, cfg.cluster_dim, 0.0, cfg, seed + 1, knn_graph, nbr)
 
 
 def warm_up(cfg: ProjectionConfig, k: int, seed: int, n: int = 1000, dim: int = 24) -> None:
     """Run :func:`build_projection` once on small random data, so numba compiles UMAP's
     kernels (~40 s on a cold machine) while earlier stages still run. Same call path,
     same argument types as the real stage; the output is discarded."""
-    from .neighbors import build_neighbors
-
     x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    build_projection(x, cfg, seed, build_neighbors(x, min(k, n - 1)))
+    build_projection(x, cfg, seed, knn(x, x, min(k, n - 1), exclude_self=True))
+
+
+def _place_from(index: NeighborIndex, queries: np.ndarray, coords: np.ndarray, k: int
+                ) -> np.ndarray:
+    """Similarity-weighted mean of the coordinates of each query's k nearest base rows."""
+    idx, sim = index.search(queries, k)
+    w = np.exp((sim - sim[:, :1]) / 0.05)  # sharper than uniform, like UMAP's memberships
+    w /= w.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkc->nc", w, coords[idx]).astype(np.float32)
 
 
 def place(new_embedding: np.ndarray, embedding: np.ndarray, coords: np.ndarray,
@@ -88,7 +107,5 @@ def place(new_embedding: np.ndarray, embedding: np.ndarray, coords: np.ndarray,
     Returns:
         (n_new, c) coordinates.
     """
-    idx, sim = knn(new_embedding, embedding, k)
-    w = np.exp((sim - sim[:, :1]) / 0.05)  # sharper than uniform, like UMAP's memberships
-    w /= w.sum(axis=1, keepdims=True)
-    return np.einsum("nk,nkc->nc", w, coords[idx]).astype(np.float32)
+    return _place_from(NeighborIndex(unit_rows(embedding.astype(np.float32))), new_embedding,
+                       coords, k)

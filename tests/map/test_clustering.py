@@ -45,3 +45,31 @@ def test_scores_without_clusters_are_none():
     x = np.random.default_rng(0).normal(size=(50, 2))
     r = score(x, np.full(50, -1), ClusterConfig(), 0)
     assert r["n_clusters"] == 0 and r["silhouette"] is None and r["noise_share"] == 1.0
+
+
+def test_sample_fit_extends_labels_to_every_track():
+    """Fitted on a sample, every other track takes its neighbours' cluster; the planted
+    clusters are still found, and the grid scales min_cluster_size with the fitted points."""
+    x, truth = _planted(n_per=400)
+    cfg = ClusterConfig(min_cluster_sizes=(30,), min_samples=(5,), selections=("eom",),
+                        fit_sample=1500, reference_tracks=500)
+    res = build_clusters({"map2d": x}, cfg, 0)
+    r = res.report
+    assert r["n_clusters"] == 9 and "1500 sampled tracks" in r["fitted_on"]
+    assert "x 3.00" in r["fitted_on"]                      # 1500 / 500
+    assert res.labels.shape == (len(x),) and res.membership.shape == (len(x), 9)
+    assert np.allclose(res.membership.sum(axis=1), 1, atol=1e-4)
+    clustered = res.labels[: len(truth)] >= 0
+    # each planted cluster maps to one found cluster, for fitted and extended tracks alike
+    for c in range(9):
+        found = res.labels[: len(truth)][(truth == c) & clustered]
+        assert np.bincount(found).max() / len(found) > 0.98
+    assert clustered.mean() > 0.9
+    assert ((res.probability >= 0) & (res.probability <= 1)).all()
+
+
+def test_small_catalogs_fit_everything_unscaled():
+    x, _ = _planted()
+    r = build_clusters({"map2d": x}, ClusterConfig(min_cluster_sizes=(50,), min_samples=(5,)),
+                       0).report
+    assert r["fitted_on"] == f"all {len(x)} tracks"

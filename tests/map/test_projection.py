@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.manifold import trustworthiness
 
-from pipeline.config import ProjectionConfig
-from pipeline.map.neighbors import build_neighbors
+from pipeline.config import NeighborConfig, ProjectionConfig
+from pipeline.map.neighbors import knn
 from pipeline.map.projection import build_projection, place
 
 
@@ -17,7 +18,7 @@ def _blobs(n=400, d=16, k=5, seed=0):
 
 def test_map_is_trustworthy_and_uses_precomputed_knn():
     x = _blobs()
-    map2d, dense = build_projection(x, ProjectionConfig(), seed=1, knn_graph=build_neighbors(x, 30))
+    map2d, dense = build_projection(x, ProjectionConfig(), seed=1, knn_graph=knn(x, x, 30, exclude_self=True))
     assert map2d.shape == (400, 2) and dense is map2d  # no extra UMAP unless cluster_dim is set
     assert trustworthiness(x, map2d, n_neighbors=10) >= 0.8
 
@@ -28,11 +29,22 @@ def test_cluster_space_has_requested_dimensions():
     assert dense.shape == (200, 4)
 
 
-def test_fit_on_sample_then_transform_the_rest():
+def test_fit_on_sample_then_place_the_rest():
     x = _blobs(300)
     map2d, _ = build_projection(x, ProjectionConfig(fit_sample=150), seed=2)
     assert map2d.shape == (300, 2) and np.isfinite(map2d).all()
     assert trustworthiness(x, map2d, n_neighbors=10) >= 0.8
+
+
+@pytest.mark.parametrize("nbr", [NeighborConfig(), NeighborConfig(exact_max=100)])
+def test_batched_placement_equals_one_shot(nbr):
+    """Placing the rest in batches of 37 gives the same map as one batch (exact and HNSW)."""
+    x = _blobs(400)
+    one, _ = build_projection(x, ProjectionConfig(fit_sample=200, place_batch=10_000), 4,
+                              nbr=nbr)
+    batched, _ = build_projection(x, ProjectionConfig(fit_sample=200, place_batch=37), 4,
+                                  nbr=nbr)
+    np.testing.assert_allclose(one, batched, atol=1e-5)
 
 
 def test_place_new_tracks_near_their_neighbours():

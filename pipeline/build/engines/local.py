@@ -66,6 +66,7 @@ def _without_main():
 
 def _init_worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-variant probing
 
 
 def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, workers: int,
@@ -88,6 +89,16 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
             out[name] = run_stage(name, ctx)
         return out
     return _execute_pool(plan, depends, ctx, workers, on_start)
+
+
+def _next_stage(pending: list[str], slot: int, affinity: dict[str, int], done: set[str],
+                plan: list[str], depends: dict[str, tuple[str, ...]]) -> str | None:
+    """The stage a free slot should run: a runnable one warmed up here (or anywhere),
+    else a runnable one warmed up on another slot. A free worker never waits: losing a
+    warm-up costs its JIT time once, waiting on a busy worker can cost minutes."""
+    runnable = [n for n in pending if all(d in done or d not in plan for d in depends[n])]
+    mine = [n for n in runnable if affinity.get(n, slot) == slot]
+    return (mine or runnable or [None])[0]
 
 
 def _worker_warmup(name: str, cfg_json: str) -> None:
@@ -113,8 +124,7 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Con
     try:
         while pending or busy:
             for slot in (i for i in range(workers) if i not in busy):
-                name = next((n for n in pending if affinity.get(n, slot) == slot
-                             and all(d in done or d not in plan for d in depends[n])), None)
+                name = _next_stage(pending, slot, affinity, done, plan, depends)
                 if name is not None:
                     pending.remove(name)
                     if name in warmups:  # started before a worker was free to warm it up

@@ -89,7 +89,7 @@ class NeighborConfig(_Strict):
     # Exact search up to this many tracks (28k: 5 s); above, faiss HNSW (exact grows with
     # n^2: 216 s at 200k). HNSW settings measured on a 1M blend of the default catalog's
     # embedding: M=16, efConstruction=40, efSearch=64 gave recall@10 0.98 (bench/ann_bench.py).
-    exact_max: int = Field(50_000, ge=1)
+    exact_max: int = Field(50_000, ge=0)
     hnsw_m: int = Field(16, ge=4)
     ef_construction: int = Field(40, ge=8)
     ef_search: int = Field(64, ge=8)

@@ -22,6 +22,7 @@ from dashboard.loaders import (
     cache_dir,
     clear,
 )
+from pipeline.config import PipelineConfig
 from pipeline.errors import CacheError, CatalogError
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
             # One process: starting build workers briefly swaps sys.modules["__main__"]
             # (pipeline.build.engines.local), which the Streamlit server shares with every session's
             # script. `make run` builds with 2 workers.
-            metrics = build(files, cache, force=force, progress=progress, workers=1)
+            metrics = build(files, cache, _cache_config(cache), force=force, progress=progress,
+                            workers=1)
         except (CatalogError, CacheError, OSError, ValueError) as exc:
             log.exception("build failed")
             status.update(label="Build failed", state="error")
@@ -98,6 +100,16 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
         status.update(label="Cache built", state="complete", expanded=False)
     clear()
     return metrics
+
+
+def _cache_config(cache: Path) -> PipelineConfig | None:
+    """The configuration the cache was built with (its config.json), so that a rebuild
+    reuses the unchanged stages; None (the defaults) for a new cache or an unreadable file."""
+    try:
+        return PipelineConfig.from_file(cache / "config.json")
+    except (OSError, ValueError) as exc:
+        log.info("no usable config in %s (%s); building with the defaults", cache, exc)
+        return None
 
 
 def _catalog_files(cache: Path) -> list[Path]:
@@ -118,7 +130,8 @@ def build_panel(cache: Path, key: str) -> None:
     """The build button with a note on the command-line equivalent."""
     st.caption(f"Equivalent command: `python -m pipeline build --cache {cache}` "
                "(or `make build`). The catalog is $CATALOG if set, else the files the cache "
-               "was built from, else data/raw/spotify_songs.csv or the public download.")
+               "was built from, else data/raw/spotify_songs.csv or the public download; the "
+               "configuration is the cache's config.json if it has one, else the defaults.")
     force = st.checkbox("Rebuild every stage (ignore cached stages)", key=f"{key}_force")
     if st.button("Build the cache", key=f"{key}_build", type="primary"):
         if run_build(cache, force=force) is not None:

@@ -27,7 +27,8 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     "projection": ("map2d.npy", "cluster_space.npy"),
     "clusters": ("clusters.parquet", "membership.npy", "cluster_report.json"),
     "genre": ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
-    "ranker": ("ranker.txt", "ranker_content.txt", "rank_clusters.npy", "ranker_report.json"),
+    "ranker": ("ranker.txt", "ranker_content.txt", "ranker_report.json"),
+    "rank_signals": ("rank_clusters.npy", "rank_labels.npy", "rank_labels.json"),
 }
 
 

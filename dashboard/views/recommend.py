@@ -127,12 +127,13 @@ with tab_rec:
         row[1].markdown(f"**{r.track_name}** — {r.artist} ({'' if pd.isna(r.year) else int(r.year)})"
                         f"  \n<small>{r.why}</small>", unsafe_allow_html=True)
         row[2].markdown(f"[Spotify]({r.spotify_url})")
-        if row[3].button("", icon=":material/thumb_up:", key=f"rec_like_{r.track_id}",
-                         help="Like: more like this for this seed"):
-            _feedback(rec, seed, r.track_id, +1)
-        if row[4].button("", icon=":material/thumb_down:", key=f"rec_dislike_{r.track_id}",
-                         help="Dislike: not for this seed"):
-            _feedback(rec, seed, r.track_id, -1)
+        # Votes are callbacks: they run before the rerun, so the list below shows them at once.
+        row[3].button("", icon=":material/thumb_up:", key=f"rec_like_{r.track_id}",
+                      help="Like: more like this for this seed", on_click=_feedback,
+                      args=(rec, seed, r.track_id, +1))
+        row[4].button("", icon=":material/thumb_down:", key=f"rec_dislike_{r.track_id}",
+                      help="Dislike: not for this seed", on_click=_feedback,
+                      args=(rec, seed, r.track_id, -1))
         if row[5].button("", icon=":material/play_arrow:", key=f"rec_play_{r.track_id}",
                          help="Play in the player below"):
             st.session_state[PLAY] = r.track_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import PipelineConfig, stage_seed
@@ -111,17 +110,26 @@ def _run_genre(ctx: Context) -> dict[str, Any]:
 
 
 def _run_ranker(ctx: Context) -> dict[str, Any]:
-    """ranker.txt + ranker_content.txt (LightGBM text), rank_clusters.npy, ranker_report.json."""
-    from pipeline.recommend import kmeans_labels, model_texts, train_rankers
+    """ranker.txt + ranker_content.txt (LightGBM text), ranker_report.json."""
+    from pipeline.recommend import model_texts, train_rankers
 
     cfg = ctx.cfg
     names = ctx.get("feature_scaler.json")["names"]
     models = train_rankers(ctx.get("tracks.parquet"), ctx.get("features.npy"), names,
                            ctx.get("memberships.parquet"), cfg.embedding, cfg.ranker,
                            ctx.seed("ranker"))
-    clusters = kmeans_labels(ctx.get("embedding.npy"), cfg.ranker.n_clusters, ctx.seed("ranker"))
-    return {**model_texts(models), "rank_clusters.npy": clusters.astype(np.int32),
-            "ranker_report.json": models.report}
+    return {**model_texts(models), "ranker_report.json": models.report}
+
+
+def _run_rank_signals(ctx: Context) -> dict[str, Any]:
+    """What serving reads instead of recomputing: rank_clusters.npy, rank_labels.npy/.json."""
+    from pipeline.recommend import rank_signals
+
+    exact = ctx.get("neighbors_index.npy").size == 0
+    clusters, labels, layout = rank_signals(
+        ctx.get("tracks.parquet"), ctx.get("memberships.parquet"), ctx.get("embedding.npy"),
+        None if exact else ctx.get("neighbors_idx.npy"), ctx.cfg.ranker, ctx.seed("ranker"))
+    return {"rank_clusters.npy": clusters, "rank_labels.npy": labels, "rank_labels.json": layout}
 
 
 STAGES: tuple[Stage, ...] = (
@@ -135,7 +143,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
           _run_clusters),
     Stage("genre", 2, ("ingest",), None, LAYOUT["genre"], _run_genre),
-    Stage("ranker", 2, ("ingest", "features", "embedding"), "ranker", LAYOUT["ranker"],
-          _run_ranker),
+    Stage("ranker", 3, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker),
+    Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",
+          LAYOUT["rank_signals"], _run_rank_signals),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGES}

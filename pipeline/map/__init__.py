@@ -11,7 +11,7 @@ from .embedding import (
                         train_encoder,
                         training_groups,
 )
-from .neighbors import build_neighbors, knn, unit_rows
+from .neighbors import NeighborIndex, build_neighbors, knn, unit_rows
 from .profiles import (
                         NOISE,
                         NOISE_NAME,
@@ -27,7 +27,7 @@ from .profiles import (
 )
 from .projection import build_projection, place, warm_up
 
-__all__ = ["ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME",
+__all__ = ["ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
            "PROFILE_FEATURES", "build_clusters", "build_embedding", "build_neighbors",
            "build_projection", "cluster_label", "cluster_names", "cluster_summary",
            "compare_clusters", "describe_profile", "encode", "feature_profile",

@@ -6,13 +6,16 @@ from .cooccurrence import Cooccurrence, lookup
 from .explain import STEER_RANGES, validate_steer
 from .feedback import ENV_URL, FeedbackStore, default_url
 from .genre import build_genre, evaluate_genre, track_labels
+from .labels import label_signals, neighbour_labels
 from .rank_features import (
+                            RowGroups,
                             Signals,
                             build_signals,
                             candidates,
                             feature_columns,
                             kmeans_labels,
                             pair_features,
+                            pair_matrix,
 )
 from .ranker import (
                             NO_MODEL,
@@ -25,14 +28,17 @@ from .ranker import (
                             score_pairs,
                             split_playlists,
                             train_rankers,
+                            training_universe,
 )
 from .recommender import COLUMNS, COMPARE_METHODS, MODES, Recommender
 from .retrain import retrain_from_feedback
+from .serving import load_signals, rank_signals
 
 __all__ = ["COLUMNS", "COMPARE_METHODS", "Cooccurrence", "ENV_URL", "FeedbackStore",
-           "LabelledSeeds", "MODES", "NO_MODEL", "RankerModels", "Recommender", "STEER_RANGES",
-           "Signals", "build_genre", "build_signals", "candidates", "default_url",
-           "evaluate_genre", "feature_columns", "fit_signals", "kmeans_labels", "lookup",
-           "model_texts", "pair_features", "rank_rows", "retrain_from_feedback",
-           "sample_seeds", "score_pairs", "split_playlists", "track_labels", "train_rankers",
-           "validate_steer"]
+           "LabelledSeeds", "MODES", "NO_MODEL", "RankerModels", "Recommender", "RowGroups",
+           "STEER_RANGES", "Signals", "build_genre", "build_signals", "candidates",
+           "default_url", "evaluate_genre", "feature_columns", "fit_signals", "kmeans_labels",
+           "label_signals", "load_signals", "lookup", "model_texts", "neighbour_labels",
+           "pair_features", "pair_matrix", "rank_rows", "rank_signals",
+           "retrain_from_feedback", "sample_seeds", "score_pairs", "split_playlists",
+           "track_labels", "train_rankers", "training_universe", "validate_steer"]

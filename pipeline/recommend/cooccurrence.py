@@ -7,7 +7,7 @@ artist-by-playlist incidence gives artist co-occurrence.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,12 +45,20 @@ class Cooccurrence:
             when any of its tracks is).
         artist_code: (n_tracks,) artist index of each track row.
         degree: (n_tracks,) number of playlists of each track.
+        mt / artist_mt: the transposes as CSR, made once: a product with ``m.T`` (CSC)
+            would convert it on every call, O(memberships) per query.
     """
 
     m: sp.csr_matrix
     artist_m: sp.csr_matrix
     artist_code: np.ndarray
     degree: np.ndarray
+    mt: sp.csr_matrix = field(init=False, repr=False)
+    artist_mt: sp.csr_matrix = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.mt = self.m.T.tocsr()
+        self.artist_mt = self.artist_m.T.tocsr()
 
     @classmethod
     def fit(cls, tracks: pd.DataFrame, memberships: pd.DataFrame) -> Cooccurrence:
@@ -70,13 +78,13 @@ class Cooccurrence:
 
     def counts(self, rows: np.ndarray) -> sp.csr_matrix:
         """Shared-playlist counts of each seed row with every track: (n_seeds, n_tracks)."""
-        out = (self.m[rows] @ self.m.T).tocsr()
+        out = (self.m[rows] @ self.mt).tocsr()
         out.sort_indices()
         return out
 
     def artist_counts(self, rows: np.ndarray) -> sp.csr_matrix:
         """Playlists shared by each seed's artist and every artist: (n_seeds, n_artists)."""
-        out = (self.m[rows] @ self.artist_m.T).tocsr()
+        out = (self.m[rows] @ self.artist_mt).tocsr()
         out.sort_indices()
         return out
 
@@ -85,7 +93,7 @@ class Cooccurrence:
 
         Known even when the seed itself has no playlist but its artist's other tracks do.
         """
-        out = (self.artist_m[self.artist_code[rows]] @ self.artist_m.T).tocsr()
+        out = (self.artist_m[self.artist_code[rows]] @ self.artist_mt).tocsr()
         out.sort_indices()
         return out
 

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.map import knn
+from pipeline.config import NeighborConfig
+from pipeline.map import NeighborIndex
 
 from .cooccurrence import Cooccurrence, lookup
+from .labels import label_signals
 
 CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_diff",
                     "cluster_same", "artist_size_c", "genre_match", "subgenre_match",
@@ -32,6 +34,7 @@ HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "artist_pair_cooc", "sam
                     "same_album", "deg_s"]
 ARTIST_NEIGHBOURS = 20      # co-occurring artists whose tracks become candidates
 TRACKS_PER_ARTIST = 10
+GRAPH_K = 50                # graph neighbours searched for the neighbour label estimate
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Signals:
         cluster: (n,) KMeans cluster of the embedding.
         album_code, year, popularity, artist_size: (n,) catalog attributes.
         artist_rows / album_rows: code -> track rows, for same-artist/album candidates.
+        index: neighbour search over ``emb`` (exact, or HNSW for large catalogs).
     """
 
     x: np.ndarray
@@ -72,101 +76,79 @@ class Signals:
     year: np.ndarray
     popularity: np.ndarray
     artist_size: np.ndarray
-    artist_rows: dict[int, np.ndarray]
-    album_rows: dict[int, np.ndarray]
+    artist_rows: RowGroups
+    album_rows: RowGroups
+    index: NeighborIndex
 
     @property
     def n(self) -> int:
         return len(self.x)
 
 
-def label_shares(tracks: pd.DataFrame, memberships: pd.DataFrame, col: str,
-                 counts: bool = False) -> np.ndarray:
-    """Per track, the share of its known playlists carrying each label of ``col``.
+def kmeans_labels(emb: np.ndarray, n_clusters: int, seed: int,
+                  fit_sample: int = 100_000) -> np.ndarray:
+    """KMeans cluster of each row of ``emb`` (n, d) -> (n,) int32.
 
-    Returns:
-        (n_tracks, n_labels) float32 (raw counts with ``counts``); label order is sorted
-        label names.
+    Fitted on at most ``fit_sample`` rows (a seeded sample; all rows when n is smaller),
+    then every row is assigned to its nearest centre.
     """
-    labels = sorted(memberships[col].dropna().astype(str).unique())
-    out = np.zeros((len(tracks), len(labels)), np.float32)
-    if not labels:
-        return out
-    row_of = pd.Series(np.arange(len(tracks)), index=tracks["track_id"].to_numpy())
-    m = memberships.dropna(subset=[col])
-    rows = row_of.reindex(m["track_id"].to_numpy()).to_numpy()
-    ok = ~np.isnan(rows)
-    lab = pd.Categorical(m[col].astype(str).to_numpy()[ok], categories=labels).codes
-    np.add.at(out, (rows[ok].astype(int), lab), 1.0)
-    return out if counts else out / np.maximum(out.sum(1, keepdims=True), 1.0)
-
-
-def artist_label_shares(track_counts: np.ndarray, artist: np.ndarray) -> np.ndarray:
-    """Label shares over the other tracks of each track's artist (the track left out).
-
-    Args:
-        track_counts: (n, n_labels) label counts per track; artist: (n,) artist codes.
-    Returns:
-        (n, n_labels) float32 shares; zeros where the artist has no other known track.
-    """
-    per_artist = np.zeros((int(artist.max()) + 1 if len(artist) else 0, track_counts.shape[1]),
-                          np.float32)
-    np.add.at(per_artist, artist, track_counts)
-    other = per_artist[artist] - track_counts
-    return other / np.maximum(other.sum(1, keepdims=True), 1.0)
-
-
-def kmeans_labels(emb: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """KMeans cluster of each row of ``emb`` (n, d) -> (n,) int32."""
     from sklearn.cluster import MiniBatchKMeans
 
     k = max(1, min(n_clusters, len(emb) // 5))
     km = MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=4096)
-    return km.fit_predict(emb).astype(np.int32)
+    if len(emb) <= fit_sample:
+        return km.fit_predict(emb).astype(np.int32)
+    rows = np.sort(np.random.default_rng(seed).choice(len(emb), fit_sample, replace=False))
+    km.fit(emb[rows])
+    return np.concatenate([km.predict(emb[i:i + 262_144])
+                           for i in range(0, len(emb), 262_144)]).astype(np.int32)
 
 
-def neighbour_labels(emb: np.ndarray, vecs: list[np.ndarray], k: int = 20) -> list[np.ndarray]:
-    """Label shares averaged over each track's k nearest labelled tracks, itself excluded.
+@dataclass
+class RowGroups:
+    """Track rows grouped by a dense integer code (artist, album), without a dict of
+    arrays: the rows of code ``c`` are ``order[start[c]:start[c + 1]]``, in row order.
 
-    Args:
-        emb: (n, dim) embedding; vecs: label-share matrices, each (n, n_labels).
-    Returns:
-        One (n, n_labels) float32 matrix per input; zeros if nothing is labelled.
+    Attributes:
+        order: (n,) track rows sorted by code (stable).
+        start: (n_codes + 1,) offsets into ``order``.
     """
-    known = np.flatnonzero(vecs[0].sum(1) > 0)
-    if len(known) < 2:
-        return [np.zeros_like(v) for v in vecs]
-    idx, _ = knn(emb, emb[known], min(k + 1, len(known)))
-    rows = known[idx]                                    # (n, k+1) track rows
-    w = (rows != np.arange(len(emb))[:, None]).astype(np.float32)
-    w[:, -1] *= (w.sum(1) > k)  # keep exactly k when self was not among them
-    w /= np.maximum(w.sum(1, keepdims=True), 1.0)
-    return [np.einsum("nk,nkl->nl", w, v[rows]).astype(np.float32) for v in vecs]
 
+    order: np.ndarray
+    start: np.ndarray
 
-def _rows_by(codes: np.ndarray) -> dict[int, np.ndarray]:
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return {int(codes[g[0]]): g for g in np.split(order, bounds) if len(g)}
+    @classmethod
+    def of(cls, codes: np.ndarray) -> RowGroups:
+        """Group the rows of ``codes`` (n,) non-negative ints."""
+        counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+        return cls(np.argsort(codes, kind="stable"),
+                   np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+
+    def __getitem__(self, code: int) -> np.ndarray:
+        return self.order[self.start[code]:self.start[code + 1]]
 
 
 def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
-                  memberships: pd.DataFrame, emb: np.ndarray,
-                  cluster: np.ndarray) -> Signals:
+                  memberships: pd.DataFrame, emb: np.ndarray, cluster: np.ndarray,
+                  labels: dict[str, np.ndarray] | None = None,
+                  index: NeighborIndex | None = None,
+                  index_cfg: NeighborConfig | None = None) -> Signals:
     """Assemble :class:`Signals` from known memberships only.
 
     Args:
         tracks: catalog table, n rows; x: (n, n_features); emb: (n, dim); cluster: (n,).
         memberships: the playlists a recommender may learn from (training playlists).
+        labels: the label blocks of :func:`label_signals`, when precomputed (a built
+            cache's ``rank_labels.npy``); computed here otherwise.
+        index: the neighbour index over ``emb`` for candidate search; built here with
+            ``index_cfg`` (exact up to ``exact_max`` tracks, HNSW above) otherwise.
     """
     cooc = Cooccurrence.fit(tracks, memberships)
-    genre_vec = label_shares(tracks, memberships, "genre")
-    subgenre_vec = label_shares(tracks, memberships, "subgenre")
-    genre_nn, subgenre_nn = neighbour_labels(emb, [genre_vec, subgenre_vec])
-    genre_n, subgenre_n = (label_shares(tracks, memberships, col, counts=True)
-                           for col in ("genre", "subgenre"))
-    artist_genre = artist_label_shares(genre_n, cooc.artist_code)
-    artist_subgenre = artist_label_shares(subgenre_n, cooc.artist_code)
+    if index is None:
+        index = NeighborIndex.build(emb, index_cfg or NeighborConfig())
+    if labels is None:
+        graph = None if index.exact else index.graph(GRAPH_K)[0]
+        labels = label_signals(tracks, memberships, emb, cooc.artist_code, graph)
     album = tracks["album_id"].astype("string").fillna(tracks["track_id"].astype("string"))
     album_code = pd.factorize(album)[0].astype(np.int64)
     year = tracks["year"].fillna(tracks["decade"] + 5).astype(float).to_numpy()
@@ -174,12 +156,11 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     pop = tracks["popularity"].astype(float).fillna(0).to_numpy()
     return Signals(
         x=x.astype(np.float32), feature_names=list(feature_names),
-        emb=emb.astype(np.float32), cooc=cooc,
-        genre_vec=genre_vec, subgenre_vec=subgenre_vec, genre_nn=genre_nn,
-        subgenre_nn=subgenre_nn, artist_genre=artist_genre, artist_subgenre=artist_subgenre,
+        emb=emb.astype(np.float32), cooc=cooc, **labels,
         cluster=cluster, album_code=album_code, year=year, popularity=pop,
         artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
-        artist_rows=_rows_by(cooc.artist_code), album_rows=_rows_by(album_code))
+        artist_rows=RowGroups.of(cooc.artist_code), album_rows=RowGroups.of(album_code),
+        index=index)
 
 
 def candidates(sig: Signals, seeds: np.ndarray, n_emb: int, n_cooc: int, n_same: int,
@@ -192,7 +173,7 @@ def candidates(sig: Signals, seeds: np.ndarray, n_emb: int, n_cooc: int, n_same:
         (group (n_pairs,) index into ``seeds``, cand (n_pairs,) track rows); the seed itself
         is never a candidate, and each candidate appears once per seed.
     """
-    nn, _ = knn(sig.emb[seeds], sig.emb, min(n_emb + 1, sig.n))
+    nn, _ = sig.index.search(sig.emb[seeds], min(n_emb + 1, sig.n))
     co = (sig.cooc.top(seeds, n_cooc) if not content_only and sig.cooc.has_playlists
           else [np.zeros(0, np.int64)] * len(seeds))
     arts = (sig.cooc.top_artists(seeds, ARTIST_NEIGHBOURS)
@@ -225,8 +206,17 @@ def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.n
     Args:
         seeds: (m,) seed rows; group, cand: (n_pairs,) as returned by :func:`candidates`.
     Returns:
-        DataFrame (n_pairs, n_feature_columns), columns :func:`feature_columns` order.
+        DataFrame (n_pairs, n_feature_columns), columns :func:`feature_columns` order,
+        float32.
     """
+    return pd.DataFrame(pair_matrix(sig, seeds, group, cand, content_only),
+                        columns=feature_columns(sig.feature_names, content_only))
+
+
+def pair_matrix(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.ndarray,
+                content_only: bool) -> np.ndarray:
+    """:func:`pair_features` as one float32 matrix (n_pairs, n_feature_columns), columns
+    in :func:`feature_columns` order (no DataFrame: training stacks many of these)."""
     s = seeds[group]
     xs, xc = sig.x[s], sig.x[cand]
     unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)  # noqa: E731
@@ -248,7 +238,11 @@ def pair_features(sig: Signals, seeds: np.ndarray, group: np.ndarray, cand: np.n
         f[f"d_{name}"] = np.abs(xs[:, j] - xc[:, j])
     if not content_only:
         f.update(_history_features(sig, seeds, group, cand))
-    return pd.DataFrame(f)[feature_columns(sig.feature_names, content_only)]
+    cols = feature_columns(sig.feature_names, content_only)
+    out = np.empty((len(cand), len(cols)), np.float32)
+    for j, c in enumerate(cols):
+        out[:, j] = f[c]
+    return out
 
 
 def _seed_labels(sig: Signals, s: np.ndarray, content_only: bool) -> tuple[np.ndarray, np.ndarray]:

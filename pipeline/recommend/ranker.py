@@ -12,7 +12,7 @@ seed is treated as a new track without playlists or artist history).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,77 +25,68 @@ from .rank_features import (
     candidates,
     feature_columns,
     kmeans_labels,
-    pair_features,
+    pair_matrix,
 )
+from .sampling import LabelledSeeds, sample_seeds, split_playlists, training_universe
 
 log = logging.getLogger(__name__)
 NO_MODEL = "# no model: {reason}\n"  # the model file when a model could not be trained
 
 
-@dataclass
-class LabelledSeeds:
-    """Seeds drawn from playlists, with the rows that count as hits for each."""
-
-    rows: np.ndarray                 # (m,) seed track rows
-    playlist: np.ndarray             # (m,) playlist id of each seed
-    relevant: list[np.ndarray] = field(default_factory=list)  # per seed, hit rows (sorted)
-
-
-def split_playlists(memberships: pd.DataFrame, share: float,
-                    rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kept memberships, held-out memberships): ``share`` of playlists held out at random."""
-    pls = np.sort(memberships["playlist_id"].astype(str).unique())
-    n_out = int(round(len(pls) * share))
-    out = set(rng.choice(pls, n_out, replace=False)) if n_out else set()
-    mask = memberships["playlist_id"].astype(str).isin(out).to_numpy()
-    return memberships[~mask].reset_index(drop=True), memberships[mask].reset_index(drop=True)
-
-
-def sample_seeds(tracks: pd.DataFrame, held_out: pd.DataFrame, per_playlist: int,
-                 min_size: int, rng: np.random.Generator) -> LabelledSeeds:
-    """Up to ``per_playlist`` seeds from each held-out playlist with ``min_size``+ tracks.
-
-    The other tracks of the seed's playlist are its relevant set.
-    """
-    row_of = pd.Series(np.arange(len(tracks)), index=tracks["track_id"].to_numpy())
-    rows, pls, rel = [], [], []
-    for pid, grp in held_out.groupby("playlist_id", sort=True):
-        members = np.unique(row_of.reindex(grp["track_id"].to_numpy()).dropna().to_numpy(int))
-        if len(members) < min_size:
-            continue
-        for s in rng.choice(members, min(per_playlist, len(members)), replace=False):
-            rows.append(int(s))
-            pls.append(str(pid))
-            rel.append(members[members != s])
-    return LabelledSeeds(np.array(rows, np.int64), np.array(pls, object), rel)
+PAIR_CHUNK = 1024   # seeds whose candidate pairs are built and featurised at once
 
 
 def _group_table(sig: Signals, seeds: LabelledSeeds, cfg: RankerConfig, content_only: bool,
-                 rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Features, labels (n_pairs,) and group sizes (n_groups,) of groups with a hit.
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features (n_pairs, n_columns) float32, labels (n_pairs,) and group sizes
+    (n_groups,) of the groups with a hit.
 
     Each group keeps its hits and at most ``cfg.max_negatives`` sampled non-hits, so
-    more seeds fit in the same training time.
+    more seeds fit in the same training time. Seeds are processed ``PAIR_CHUNK`` at a
+    time: only the kept pairs of all seeds are ever held together.
     """
-    group, cand = candidates(sig, seeds.rows, cfg.n_emb, cfg.n_cooc, cfg.n_same, content_only)
+    xs, ys, sizes = [], [], []
+    for lo in range(0, len(seeds.rows), PAIR_CHUNK):
+        rows = seeds.rows[lo:lo + PAIR_CHUNK]
+        group, cand = candidates(sig, rows, cfg.n_emb, cfg.n_cooc, cfg.n_same, content_only)
+        y, keep = _sample_pairs(group, cand, seeds.relevant[lo:lo + PAIR_CHUNK],
+                                cfg.max_negatives, rng)
+        xs.append(pair_matrix(sig, rows, group[keep], cand[keep], content_only))
+        ys.append(y[keep])
+        n = np.bincount(group[keep], minlength=len(rows))
+        sizes.append(n[n > 0])
+    n_cols = len(feature_columns(sig.feature_names, content_only))
+    if not xs:
+        return np.zeros((0, n_cols), np.float32), np.zeros(0, np.int32), np.zeros(0, np.int64)
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(sizes)
+
+
+def _sample_pairs(group: np.ndarray, cand: np.ndarray, relevant: list[np.ndarray],
+                  max_negatives: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (n_pairs,) int32, kept (n_pairs,) bool): hits and sampled non-hits of each
+    group that has a hit. ``group`` is sorted, indexing ``relevant``."""
     y = np.zeros(len(cand), np.int32)
     keep = np.zeros(len(cand), bool)
-    starts = np.searchsorted(group, np.arange(len(seeds.rows) + 1))
-    for i, rel in enumerate(seeds.relevant):
+    starts = np.searchsorted(group, np.arange(len(relevant) + 1))
+    for i, rel in enumerate(relevant):
         lo, hi = starts[i], starts[i + 1]
         y[lo:hi] = np.isin(cand[lo:hi], rel)
         if y[lo:hi].any():
             neg = lo + np.flatnonzero(y[lo:hi] == 0)
             keep[lo + np.flatnonzero(y[lo:hi])] = True
-            keep[rng.choice(neg, min(cfg.max_negatives, len(neg)), replace=False)] = True
-    x = pair_features(sig, seeds.rows, group[keep], cand[keep], content_only)
-    sizes = np.bincount(group[keep], minlength=len(seeds.rows))
-    return x, y[keep], sizes[sizes > 0]
+            keep[rng.choice(neg, min(max_negatives, len(neg)), replace=False)] = True
+    return y, keep
 
 
-def fit_booster(x: pd.DataFrame, y: np.ndarray, sizes: np.ndarray, cfg: RankerConfig,
-                seed: int):
-    """LambdaRank on grouped pairs; deterministic under ``seed``. Returns a ``lgb.Booster``."""
+def fit_booster(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, cfg: RankerConfig,
+                seed: int, columns: list[str]):
+    """LambdaRank on grouped pairs; deterministic under ``seed``. Returns a ``lgb.Booster``.
+
+    Args:
+        x: (n_pairs, n_columns) float32 (LightGBM reads it without a float64 copy);
+        columns: the feature names, in column order.
+    """
     import lightgbm as lgb
 
     params = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
@@ -105,7 +96,7 @@ def fit_booster(x: pd.DataFrame, y: np.ndarray, sizes: np.ndarray, cfg: RankerCo
               "max_bin": 63,
               "seed": seed, "deterministic": True, "force_col_wise": True,
               "num_threads": cfg.threads, "verbose": -1}
-    data = lgb.Dataset(x, y, group=sizes, free_raw_data=True)
+    data = lgb.Dataset(x, y, group=sizes, feature_name=list(columns), free_raw_data=True)
     return lgb.train(params, data, num_boost_round=cfg.n_estimators)
 
 
@@ -123,46 +114,68 @@ def train_rankers(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
                   seed: int, extra_groups: tuple | None = None) -> RankerModels:
     """Fit the hybrid and content rankers on a fit/label split of ``memberships``.
 
+    Bounded whatever the catalog's size: catalogs above ``cfg.max_train_tracks`` train
+    on a universe of whole playlists of that many tracks, and at most
+    ``cfg.max_train_seeds`` label seeds form the groups.
+
     Args:
         tracks: catalog (n rows); x: (n, n_features) scaled features.
         memberships: the playlists that may be learnt from (all but held-out ones).
-        extra_groups: optional (features, labels, sizes) appended to the hybrid training
-            data, e.g. from user feedback.
+        extra_groups: optional (features DataFrame, labels, sizes) appended to the hybrid
+            training data, e.g. from user feedback.
     """
     if memberships.empty or memberships["playlist_id"].nunique() < 4:
         reason = "catalog has no playlists: no labelled groups, serving falls back to content"
         log.warning("ranker: %s", reason)
         return RankerModels(None, None, {"trained": False, "reason": reason})
     rng = np.random.default_rng(seed)
+    report: dict = {"trained": True}
+    if len(tracks) > cfg.max_train_tracks:
+        rows, memberships = training_universe(tracks, memberships, cfg.max_train_tracks, rng)
+        report["universe"] = {"catalog_tracks": int(len(tracks)), "tracks": int(len(rows)),
+                              "playlists": int(memberships["playlist_id"].nunique())}
+        log.info("ranker: training universe of %d of %d tracks", len(rows), len(tracks))
+        tracks, x = tracks.iloc[rows].reset_index(drop=True), x[rows]
     fit_m, label_m = split_playlists(memberships, cfg.label_playlist_share, rng)
     fit_cfg = emb_cfg.model_copy(update={"epochs": min(emb_cfg.epochs, cfg.fit_epochs)})
     sig = fit_signals(tracks, x, feature_names, fit_m, fit_cfg, cfg, seed)
-    seeds = sample_seeds(tracks, label_m, cfg.seeds_per_playlist, cfg.min_playlist, rng)
-    report: dict = {"trained": True, "fit_playlists": int(fit_m["playlist_id"].nunique()),
-                    "label_playlists": int(label_m["playlist_id"].nunique()),
-                    "label_seeds": int(len(seeds.rows))}
+    seeds = sample_seeds(tracks, label_m, cfg.seeds_per_playlist, cfg.min_playlist, rng,
+                         cfg.max_train_seeds)
+    report.update({"fit_playlists": int(fit_m["playlist_id"].nunique()),
+                   "label_playlists": int(label_m["playlist_id"].nunique()),
+                   "label_seeds": int(len(seeds.rows))})
     models = {}
     for name, content_only in (("hybrid", False), ("content", True)):
-        xg, y, sizes = _group_table(sig, seeds, cfg, content_only,
-                                    np.random.default_rng(seed))
-        if name == "hybrid" and extra_groups is not None and len(extra_groups[1]):
-            xg = pd.concat([xg, extra_groups[0][xg.columns]], ignore_index=True)
-            y = np.concatenate([y, extra_groups[1]])
-            sizes = np.concatenate([sizes, extra_groups[2]])
-        models[name] = fit_booster(xg, y, sizes, cfg, seed)
-        gain = models[name].feature_importance("gain")
-        top = np.argsort(-gain)[:8]
-        report[name] = {"groups": int(len(sizes)), "pairs": int(len(y)),
-                        "positives": int(y.sum()), "features": list(xg.columns),
-                        "top_features_by_gain": [xg.columns[i] for i in top]}
-        log.info("ranker %s: %d groups, %d pairs", name, len(sizes), len(y))
+        extra = extra_groups if name == "hybrid" else None
+        models[name], report[name] = _fit_ranker(sig, seeds, cfg, content_only, seed, extra)
+        log.info("ranker %s: %d groups, %d pairs", name, report[name]["groups"],
+                 report[name]["pairs"])
     return RankerModels(models["hybrid"], models["content"], report)
+
+
+def _fit_ranker(sig: Signals, seeds: LabelledSeeds, cfg: RankerConfig, content_only: bool,
+                seed: int, extra_groups: tuple | None) -> tuple[object, dict]:
+    """One LambdaRank model on the seeds' groups (+ extra groups); (booster, report)."""
+    cols = feature_columns(sig.feature_names, content_only)
+    xg, y, sizes = _group_table(sig, seeds, cfg, content_only, np.random.default_rng(seed))
+    if extra_groups is not None and len(extra_groups[1]):
+        xg = np.concatenate([xg, extra_groups[0][cols].to_numpy(np.float32)])
+        y = np.concatenate([y, extra_groups[1]])
+        sizes = np.concatenate([sizes, extra_groups[2]])
+    booster = fit_booster(xg, y, sizes, cfg, seed, cols)
+    top = np.argsort(-booster.feature_importance("gain"))[:8]
+    return booster, {"groups": int(len(sizes)), "pairs": int(len(y)),
+                     "positives": int(y.sum()), "features": cols,
+                     "top_features_by_gain": [cols[i] for i in top]}
 
 
 def fit_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
                 memberships: pd.DataFrame, emb_cfg: EmbeddingConfig, cfg: RankerConfig,
                 seed: int, keep: np.ndarray | None = None) -> Signals:
     """Train an embedding on ``memberships`` and assemble the :class:`Signals` from them.
+
+    The neighbour index over the new embedding follows ``cfg.index`` (exact up to its
+    ``exact_max`` tracks, HNSW above).
 
     Args:
         keep: (n,) bool, track rows whose playlists and artist may be learnt from
@@ -175,8 +188,9 @@ def fit_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     emb_cfg = emb_cfg.model_copy(update={"threads": min(emb_cfg.threads, cfg.threads)})
     model = train_encoder(x, pl, ar, emb_cfg, seed, self_supervised=len(pl.members) == 0)
     emb = encode(model, x)
-    return build_signals(tracks, x, feature_names, memberships, emb,
-                         kmeans_labels(emb, cfg.n_clusters, seed))
+    clusters = kmeans_labels(emb, cfg.n_clusters, seed, cfg.cluster_fit_sample)
+    return build_signals(tracks, x, feature_names, memberships, emb, clusters,
+                         index_cfg=cfg.index)
 
 
 def score_pairs(booster, sig: Signals, seeds: np.ndarray, cfg: RankerConfig,
@@ -187,11 +201,13 @@ def score_pairs(booster, sig: Signals, seeds: np.ndarray, cfg: RankerConfig,
         (group (n_pairs,), cand (n_pairs,), score (n_pairs,), features DataFrame).
     """
     group, cand = candidates(sig, seeds, cfg.n_emb, cfg.n_cooc, cfg.n_same, content_only)
-    feats = pair_features(sig, seeds, group, cand, content_only)
+    mat = pair_matrix(sig, seeds, group, cand, content_only)
+    feats = pd.DataFrame(mat, columns=feature_columns(sig.feature_names, content_only),
+                         copy=False)
     if booster is None:  # no ranker: embedding similarity, same artist first
         score = feats["emb_cos"].to_numpy() + (0 if content_only else feats["same_artist"])
         return group, cand, np.asarray(score, float), feats
-    return group, cand, booster.predict(feats, num_threads=1), feats
+    return group, cand, booster.predict(mat, num_threads=1), feats
 
 
 def rank_rows(booster, sig: Signals, seeds: np.ndarray, cfg: RankerConfig, content_only: bool,
@@ -215,7 +231,8 @@ def columns_of(booster) -> list[str]:
 
 
 __all__ = ["LabelledSeeds", "RankerModels", "split_playlists", "sample_seeds", "fit_booster",
-           "train_rankers", "fit_signals", "score_pairs", "rank_rows", "feature_columns"]
+           "train_rankers", "fit_signals", "score_pairs", "rank_rows", "feature_columns",
+           "training_universe"]
 
 
 def model_texts(models: RankerModels) -> dict[str, str]:

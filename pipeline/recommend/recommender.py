@@ -13,6 +13,7 @@ predictions and the feedback store. Modes:
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from pipeline import store as io
 from pipeline.api import load as load_index
-from pipeline.config import RankerConfig
+from pipeline.config import PipelineConfig, RankerConfig
 from pipeline.errors import CacheError
 
 from .cooccurrence import lookup
@@ -35,8 +36,9 @@ from .explain import (
     why_text,
 )
 from .feedback import FeedbackStore, default_url
-from .rank_features import build_signals, pair_features
+from .rank_features import RowGroups, pair_matrix
 from .ranker import score_pairs
+from .serving import SIGNAL_FILES, load_signals
 
 log = logging.getLogger(__name__)
 MODES = ("hybrid", "content", "by_genre")
@@ -46,6 +48,19 @@ COLUMNS = ["rank", "track_id", "track_name", "artist", "year", "genre", "score",
            "content_similarity", "shared_playlists", "same_artist", "same_album",
            "close_features", "apart_features", "feedback", "why", "spotify_url"]
 SEARCH_COLUMNS = ["track_id", "track_name", "artist", "year", "score"]
+COMPARE_POOL = 300   # candidates of the comparison baselines
+
+
+def _build_config(cache: Path, manifest: dict) -> PipelineConfig:
+    """The config the cache was built with (its manifest), or a CacheError to rebuild."""
+    from pydantic import ValidationError
+
+    try:
+        return PipelineConfig.model_validate(manifest.get("config", {}))
+    except ValidationError as err:
+        raise CacheError(f"{cache}/manifest.json: its config does not match this version "
+                         f"({err.error_count()} problems, first: {err.errors()[0]['msg']}); "
+                         f"rebuild with `python -m pipeline build --cache {cache}`.") from None
 
 
 def _booster(path: Path, trained: bool):
@@ -64,6 +79,11 @@ class Recommender:
         self.index, self.sig, self.hybrid, self.content = index, signals, hybrid, content
         self.tracks = index.tracks
         self.genre = genres["genre_filled"].astype(object).to_numpy()
+        codes, _ = pd.factorize(genres["genre_filled"])       # -1: no genre
+        self._genre_code = codes.astype(np.int64)
+        self._by_genre_rows = RowGroups.of(self._genre_code + 1)  # group 0: no genre
+        self._genre_emb = signals.emb[self._by_genre_rows.order]  # contiguous per genre
+        self._popular = np.argsort(-signals.popularity, kind="stable")[:COMPARE_POOL + 1]
         self.cfg, self.store, self.report = cfg, store, report
         self._spread = {k: float(np.nanstd(self.tracks[k].to_numpy(float))) or 1.0
                         for k in STEER_RANGES if k in self.tracks}
@@ -73,27 +93,28 @@ class Recommender:
 
     @classmethod
     def load(cls, cache_dir: str | Path, feedback_url: str | None = None) -> Recommender:
-        """Load a built cache (``python -m pipeline build``); nothing is trained here."""
+        """Load a built cache (``python -m pipeline build``); nothing is trained or
+        recomputed here: the serving signals and the neighbour index are artifacts."""
         cache = Path(cache_dir)
-        need = ["ranker.txt", "ranker_content.txt", "ranker_report.json", "rank_clusters.npy",
-                "genre_pred.parquet"]
+        need = ["ranker.txt", "ranker_content.txt", "ranker_report.json", *SIGNAL_FILES,
+                "neighbors_index.npy", "genre_pred.parquet"]
         missing = [f for f in need if not (cache / f).exists()]
         if missing:
             raise CacheError(f"{cache}: the recommender needs {', '.join(missing)}; rebuild "
                              f"with `python -m pipeline build --cache {cache}`.")
+        t0 = time.perf_counter()
         index = load_index(cache)
         report = io.read_json(cache / "ranker_report.json")
-        names = io.read_json(cache / "feature_scaler.json")["names"]
-        sig = build_signals(index.tracks, io.read_npy(cache / "features.npy"), names,
-                            index.memberships, index.embedding,
-                            io.read_npy(cache / "rank_clusters.npy"))
-        cfg = RankerConfig(**index.manifest.get("config", {}).get("ranker", {}))
+        pcfg = _build_config(cache, index.manifest)
+        sig = load_signals(cache, index.tracks, index.memberships, index.embedding,
+                           pcfg.neighbors)
         trained = bool(report.get("trained"))
         rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
                   _booster(cache / "ranker_content.txt", trained),
-                  io.read_parquet(cache / "genre_pred.parquet"), cfg,
+                  io.read_parquet(cache / "genre_pred.parquet"), pcfg.ranker,
                   FeedbackStore(feedback_url or default_url(cache)), report)
-        score_pairs(rec.hybrid, sig, np.array([0]), cfg, False)  # warm-up: torch, LightGBM
+        score_pairs(rec.hybrid, sig, np.array([0]), pcfg.ranker, False)  # warm-up
+        log.info("recommender: %d tracks loaded in %.1f s", sig.n, time.perf_counter() - t0)
         return rec
 
     # ----------------------------------------------------------------- search
@@ -174,7 +195,12 @@ class Recommender:
         return self._frame(seed, cand[top], z[top], vote[top])
 
     def _candidates(self, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """(candidate rows, raw scores) of one seed in one mode or comparison method."""
+        """(candidate rows, raw scores) of one seed in one mode or comparison method.
+
+        Every pool is bounded: the ranker's candidates, the seed's genre, the index's
+        neighbours, the seed's co-occurring tracks; only ``cosine_raw`` scans the audio
+        features of the whole catalog (a comparison baseline, not a serving mode).
+        """
         s = np.array([seed])
         if mode in ("hybrid", "content"):
             model = self.hybrid if mode == "hybrid" else self.content
@@ -182,36 +208,60 @@ class Recommender:
             return cand, score
         if mode == "by_genre":
             return self._by_genre(seed)
-        if mode in ("embedding_knn", "cosine_raw"):
-            x = self.sig.emb if mode == "embedding_knn" else self._audio()
-            norm = np.linalg.norm(x, axis=1) * np.linalg.norm(x[seed])
-            sims = (x @ x[seed]) / np.maximum(norm, 1e-9)
-        elif mode == "cooccurrence":
-            shared = self.sig.cooc.counts(s).toarray().ravel()
-            sims = shared * 1000 + self.sig.popularity
-        elif mode == "popularity":
-            sims = self.sig.popularity.astype(float)
-        else:
-            raise ValueError(f"compare: unknown method {mode!r}; use one of "
-                             f"{', '.join(COMPARE_METHODS)}.")
-        sims[seed] = -np.inf
-        cand = np.argpartition(-sims, min(300, len(sims) - 1))[:300]
-        return cand[np.isfinite(sims[cand])], sims[cand][np.isfinite(sims[cand])]
+        if mode == "embedding_knn":
+            idx, sim = self.sig.index.search(self.sig.emb[s], COMPARE_POOL + 1)
+            keep = (idx[0] != seed) & (idx[0] >= 0)
+            return idx[0][keep].astype(np.int64), sim[0][keep].astype(float)
+        if mode == "cooccurrence":
+            c = self.sig.cooc.counts(s)
+            rows, shared = c.indices[c.indices != seed], c.data[c.indices != seed]
+            pop = self._popular[~np.isin(self._popular, np.append(rows, seed))]
+            cand = np.concatenate([rows, pop[:COMPARE_POOL]]).astype(np.int64)
+            shared = np.concatenate([shared, np.zeros(len(cand) - len(rows))])
+            score = shared * 1000.0 + self.sig.popularity[cand]
+            top = np.argpartition(-score, min(COMPARE_POOL, len(score)) - 1)[:COMPARE_POOL]
+            return cand[top], score[top]
+        if mode == "popularity":
+            cand = self._popular[self._popular != seed][:COMPARE_POOL]
+            return cand, self.sig.popularity[cand].astype(float)
+        if mode == "cosine_raw":
+            x = self._audio()
+            sims = (x @ x[seed]) / np.maximum(np.linalg.norm(x, axis=1) * np.linalg.norm(x[seed]),
+                                              1e-9)
+            sims[seed] = -np.inf
+            cand = np.argpartition(-sims, min(COMPARE_POOL, len(sims) - 1))[:COMPARE_POOL]
+            return cand[np.isfinite(sims[cand])], sims[cand][np.isfinite(sims[cand])]
+        raise ValueError(f"compare: unknown method {mode!r}; use one of "
+                         f"{', '.join(COMPARE_METHODS)}.")
 
     def _audio(self) -> np.ndarray:
         keep = [i for i, n in enumerate(self.sig.feature_names) if n not in ("year", "popularity")]
         return self.sig.x[:, keep]
 
     def _by_genre(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates of the seed's genre (known or predicted), content-ranked."""
-        g = self.genre[seed]
-        pool = np.flatnonzero(self.genre == g) if isinstance(g, str) else np.arange(self.sig.n)
-        pool = pool[pool != seed]
-        sims = self.sig.emb[pool] @ self.sig.emb[seed]
-        cand = pool[np.argsort(-sims, kind="stable")[:2 * self.cfg.n_emb]]
+        """Candidates of the seed's genre (known or predicted), content-ranked.
+
+        The genre's rows are one contiguous block of a genre-sorted copy of the
+        embedding, so the scan costs the genre's size, with no gather."""
+        code = self._genre_code[seed]
+        groups = self._by_genre_rows
+        if code >= 0:
+            lo, hi = groups.start[code + 1], groups.start[code + 2]
+            pool, emb = groups.order[lo:hi], self._genre_emb[lo:hi]
+        else:
+            pool, emb = np.arange(self.sig.n), self.sig.emb
+        sims = emb @ self.sig.emb[seed]
+        sims[pool == seed] = -np.inf
+        n_top = min(2 * self.cfg.n_emb, len(pool) - 1)
+        if n_top < 1:
+            return np.zeros(0, np.int64), np.zeros(0)
+        top = np.argpartition(-sims, n_top - 1)[:n_top]
+        top = top[np.lexsort((top, -sims[top]))]            # best first, ties by position
+        cand = pool[top]
+        cand = cand[cand != seed]
         if self.content is None:
             return cand, self.sig.emb[cand] @ self.sig.emb[seed]
-        feats = pair_features(self.sig, np.array([seed]), np.zeros(len(cand), np.int64), cand, True)
+        feats = pair_matrix(self.sig, np.array([seed]), np.zeros(len(cand), np.int64), cand, True)
         return cand, self.content.predict(feats, num_threads=1)
 
     def _apply_feedback(self, seed: int, cand: np.ndarray, z: np.ndarray,

@@ -17,8 +17,9 @@ from pipeline import store as io
 from pipeline.config import PipelineConfig, RankerConfig, stage_seed
 
 from .feedback import FeedbackStore, default_url
-from .rank_features import Signals, build_signals, pair_features
+from .rank_features import Signals, pair_features
 from .ranker import model_texts, score_pairs, train_rankers
+from .serving import load_signals
 
 log = logging.getLogger(__name__)
 TOP_AS_NEUTRAL = 20
@@ -62,8 +63,8 @@ def retrain_from_feedback(cache: Path, feedback_url: str | None = None) -> dict:
     x = io.read_npy(cache / "features.npy")
     names = io.read_json(cache / "feature_scaler.json")["names"]
     votes = FeedbackStore(feedback_url or default_url(cache)).latest()
-    sig = build_signals(tracks, x, names, memberships, io.read_npy(cache / "embedding.npy"),
-                        io.read_npy(cache / "rank_clusters.npy"))
+    sig = load_signals(cache, tracks, memberships, io.read_npy(cache / "embedding.npy"),
+                       cfg.neighbors)
     report = io.read_json(cache / "ranker_report.json")
     current = lgb.Booster(model_file=str(cache / "ranker.txt")) if report.get("trained") else None
     row_of = {t: i for i, t in enumerate(tracks["track_id"])}

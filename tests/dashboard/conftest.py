@@ -38,6 +38,18 @@ def app(dash_cache, monkeypatch):
 
 
 @pytest.fixture()
-def feedback_db(tmp_path, monkeypatch):
-    """Keep the recommender's feedback out of the shared test cache."""
-    monkeypatch.setenv("CATALOG_FEEDBACK_URL", f"sqlite:///{tmp_path / 'feedback.sqlite'}")
+def feedback_db(tmp_path, monkeypatch) -> str:
+    """A feedback database of this test alone (its SQLAlchemy URL), never the cache's.
+
+    The page's recommender is a ``st.cache_resource`` shared by every AppTest of the
+    process and it opens the feedback store when it loads, so it is dropped before and after
+    the test: otherwise votes would go to the database of whichever test loaded it first.
+    """
+    from dashboard.loaders import _load_recommender
+    from pipeline.recommend import ENV_URL
+
+    url = f"sqlite:///{tmp_path / 'feedback.sqlite'}"
+    monkeypatch.setenv(ENV_URL, url)
+    _load_recommender.clear()
+    yield url
+    _load_recommender.clear()

@@ -1,27 +1,67 @@
-"""Overview page: metrics of the build, data quality, and the rebuild panel."""
+"""Overview page: metrics of the build, data quality, the stale-cache warning and the
+rebuild panel."""
+import json
+import shutil
+
+import pytest
 
 
-def test_overview_renders_metrics(app):
-    at = app("overview").run()
-    assert not at.exception
-    labels = [m.label for m in at.metric]
-    for label in ("Tracks", "Rejected rows", "Duplicate ids merged", "Same-song groups"):
-        assert label in labels
-    assert any(b.label == "Build the cache" for b in at.button)
-
-
-def test_overview_rebuild_button_runs_the_orchestrator(app, dash_cache, tmp_path, monkeypatch):
-    """The button runs the real build (everything cached, so it is quick) with progress."""
-    import shutil
-
+@pytest.fixture()
+def cache_copy(dash_cache, tmp_path, monkeypatch):
+    """A private copy of the test cache for the page (rebuilds write into it)."""
     copy = tmp_path / "cache"
     shutil.copytree(dash_cache, copy)
     monkeypatch.setenv("CACHE_DIR", str(copy))
-    import json
-
     catalog = [c["path"] for c in json.loads((copy / "manifest.json").read_text())["catalog"]]
     monkeypatch.setenv("CATALOG", catalog[0])
+    return copy
+
+
+def test_overview_renders_metrics(app, dash_cache):
+    metrics = json.loads((dash_cache / "metrics.json").read_text())
+    at = app("overview").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    for label in ("Tracks", "Rejected rows", "Duplicate ids merged", "Same-song groups"):
+        assert label in shown
+    cat = metrics["catalog"]
+    assert shown["Tracks"] == f"{cat['tracks']:,}"
+    assert shown["Rejected rows"] == f"{cat['rejected_rows']:,}"
+    assert shown["Clusters"] == str(metrics["clusters"]["n_clusters"])
+    assert not at.warning  # the cache is current: no stale warning
+    assert any(b.label == "Build the cache" for b in at.button)
+
+
+def test_overview_rebuild_button_runs_the_orchestrator(app, cache_copy):
+    """The button runs the real build with the cache's own configuration: every stage is
+    reused (quick), and the manifest records the run."""
+    manifest = cache_copy / "manifest.json"
+    before = manifest.stat().st_mtime_ns
     at = app("overview").run()
     at.button(key="overview_build").click().run()
     assert not at.exception
     assert not at.error
+    assert manifest.stat().st_mtime_ns > before
+    assert json.loads(manifest.read_text())["last_run"]["recomputed"] == []
+    assert any(c.value.endswith("last run recomputed: nothing.") for c in at.caption)
+
+
+def test_stale_cache_warns_and_rebuilds_the_stale_stage(app, cache_copy):
+    """The cache's clustering configuration changed: the pages warn that the clusters stage
+    would be rebuilt, and the panel under the warning rebuilds just that stage."""
+    for name in ("manifest.json", "config.json"):
+        path = cache_copy / name
+        doc = json.loads(path.read_text())
+        cfg = doc["config"] if name == "manifest.json" else doc
+        cfg["clusters"]["min_cluster_sizes"] = [40]
+        path.write_text(json.dumps(doc))
+    at = app("overview").run()
+    assert not at.exception
+    (warning,) = at.warning
+    assert "out of date: stages clusters would be rebuilt" in warning.value
+    assert {m.label for m in at.metric} >= {"Tracks", "Clusters"}  # the page goes on
+    at.button(key="guard_stale_build").click().run()
+    assert not at.exception and not at.error
+    manifest = json.loads((cache_copy / "manifest.json").read_text())
+    assert manifest["last_run"]["recomputed"] == ["clusters"]
+    assert not at.warning

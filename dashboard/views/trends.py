@@ -22,7 +22,7 @@ st.title("Trends")
 index = guard.require_index()
 filters = widgets.catalog_filters(index, key="trends")
 names = loaders.cluster_names(index)
-n = len(filter_tracks(index.tracks, filters[0], None, filters[2]))
+n = len(filter_tracks(index.tracks, *filters))
 st.caption(f"{n:,} of {len(index.tracks):,} tracks match the filters (sidebar).")
 if n == 0:
     st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")

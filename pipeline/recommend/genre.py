@@ -24,6 +24,8 @@ PARAMS = {"objective": "multiclass", "learning_rate": 0.06, "num_leaves": 31,
 N_ROUNDS = 300
 MIN_CLASS_SIZE = 20   # rarer labels are not learnt (they keep their own label)
 MAX_CLASSES = 30      # e.g. Spotify-2000's 149 "Top Genre" values: the 30 most common
+MAX_TRAIN = 200_000   # the model is fitted on at most this many labelled tracks (seeded)
+PREDICT_BATCH = 100_000
 
 
 def trainable(lab: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -98,7 +100,8 @@ def _split_scores(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, classes: l
     uniq = np.unique(groups)
     test_g = set(rng.choice(uniq, max(1, len(uniq) // 5), replace=False))
     test = np.isin(groups, list(test_g))
-    model = fit_genre(x[~test], y[~test], classes, seed)
+    train = training_rows(~test, MAX_TRAIN, seed)
+    model = fit_genre(x.iloc[train], y[train], classes, seed)
     pred = model.predict(x[test]).argmax(1)
     conf = np.zeros((len(classes), len(classes)), int)
     np.add.at(conf, (y[test], pred), 1)
@@ -153,14 +156,39 @@ def build_genre(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
         log.warning("genre: %s", reason)
         return GenreResult(None, [], empty, {"trained": False, "reason": reason})
     report = evaluate_genre(tracks, source, seed) if evaluate else {"trained": True}
-    y = pd.Categorical(lab[ok], categories=classes).codes.astype(int)
+    y = pd.Categorical(lab, categories=classes).codes.astype(int)
     x = genre_matrix(tracks)
-    model = fit_genre(x[ok], y, classes, seed)
-    proba = model.predict(x)
-    pred = np.array(classes, object)[proba.argmax(1)]
+    train = training_rows(ok, MAX_TRAIN, seed)
+    model = fit_genre(x.iloc[train], y[train], classes, seed)
+    pred_code, prob = predict_batches(model, x)
+    pred = np.array(classes, object)[pred_code]
     preds = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "genre_pred": pred,
-                          "genre_pred_prob": proba.max(1).round(4),
+                          "genre_pred_prob": prob.round(4),
                           "genre_filled": np.where(known, lab.to_numpy(), pred)})
     report.update(classes=classes, filled_tracks=int((~known).sum()),
+                  trained_on=int(len(train)), labelled=int(ok.sum()),
                   label_source="playlists" if source is memberships else "track genre column")
     return GenreResult(model, classes, preds, report)
+
+
+def training_rows(ok: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Rows (sorted) the classifier is fitted on: all of ``ok`` (n,) bool, or a seeded
+    sample of ``cap`` of them."""
+    rows = np.flatnonzero(ok)
+    if len(rows) <= cap:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, cap, replace=False))
+
+
+def predict_batches(model, x: pd.DataFrame, batch: int = PREDICT_BATCH
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(best class index (n,), its probability (n,)), predicted ``batch`` rows at a time
+    so the (n, n_classes) probabilities of a large catalog never exist at once."""
+    codes, probs = [], []
+    for lo in range(0, len(x), batch):
+        p = model.predict(x.iloc[lo:lo + batch])
+        codes.append(p.argmax(1))
+        probs.append(p.max(1))
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(codes), np.concatenate(probs)

@@ -8,12 +8,8 @@ import pytest
 
 from pipeline.config import RankerConfig
 from pipeline.recommend.cooccurrence import Cooccurrence
-from pipeline.recommend.rank_features import (
-    artist_label_shares,
-    candidates,
-    feature_columns,
-    pair_features,
-)
+from pipeline.recommend.labels import artist_label_shares
+from pipeline.recommend.rank_features import candidates, feature_columns, pair_features
 from pipeline.recommend.ranker import fit_signals, sample_seeds, split_playlists, train_rankers
 from rec_fixtures import cache_inputs
 

@@ -25,3 +25,53 @@ def test_nothing_runnable_returns_none():
     assert _next_stage(["projection"], 0, {}, {"embedding"}, PLAN, DEPENDS) is None
     # a dependency outside the plan counts as done
     assert _next_stage(["projection"], 0, {}, set(), ["projection"], DEPENDS) == "projection"
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def test_workers_exit_when_the_build_process_is_killed(catalog_csv, tmp_path):
+    """SIGKILL on the build leaves no worker computing on (they watch their parent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--catalog",
+                             str(catalog_csv), "--cache", str(tmp_path / "c"), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in
+                   open(f"/proc/{c}/cmdline").read()]
+    assert len(workers) >= 2, "the build did not start its workers"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.5)
+    assert not any(_alive(w) for w in workers), "workers outlived the killed build"

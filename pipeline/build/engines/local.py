@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import sys
+import threading
 import time
 import types
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -64,9 +66,19 @@ def _without_main():
         sys.modules["__main__"] = main
 
 
-def _init_worker(level: int) -> None:
+def _init_worker(level: int, parent: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-variant probing
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the build process is gone (killed, crashed): an orphaned
+    worker would otherwise go on computing a stage nobody waits for (seen: minutes of CPU
+    after the parent was killed)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, workers: int,
@@ -116,7 +128,7 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Con
     level = logging.getLogger().getEffectiveLevel()
     spawn = multiprocessing.get_context("spawn")
     slots = [ProcessPoolExecutor(1, mp_context=spawn, initializer=_init_worker,
-                                 initargs=(level,)) for _ in range(workers)]
+                                 initargs=(level, os.getpid())) for _ in range(workers)]
     pending, done, seconds = list(plan), set(), {}
     warmups = [n for n in plan if STAGE_BY_NAME[n].warmup is not None]
     affinity: dict[str, int] = {}

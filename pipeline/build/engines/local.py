@@ -133,6 +133,7 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Con
     warmups = [n for n in plan if STAGE_BY_NAME[n].warmup is not None]
     affinity: dict[str, int] = {}
     busy: dict[int, tuple[Future, str, bool]] = {}  # slot -> (future, stage, is_warmup)
+    failed = True
     try:
         while pending or busy:
             for slot in (i for i in range(workers) if i not in busy):
@@ -161,7 +162,16 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Con
                 if not is_warmup:
                     seconds[name] = result
                     done.add(name)
+        failed = False
     finally:
         for ex in slots:
-            ex.shutdown(wait=True, cancel_futures=True)
+            if failed:  # say what failed now, not after a warm-up or a stage has finished
+                _terminate(ex)
+            ex.shutdown(wait=not failed, cancel_futures=True)
     return seconds
+
+
+def _terminate(executor: ProcessPoolExecutor) -> None:
+    """Stop an executor's worker process (the standard API can only wait for it)."""
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.terminate()

@@ -160,12 +160,18 @@ def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _sorted_sets(rows: pd.DataFrame, col: str, index: pd.Index) -> list[list[str]]:
-    """Per track, the sorted distinct values of ``col`` (a plain loop beats groupby-apply)."""
-    sets: dict[str, set[str]] = {}
-    for tid, value in zip(rows["track_id"], rows[col]):
-        if isinstance(value, str):
-            sets.setdefault(tid, set()).add(value)
-    return [sorted(sets.get(t, ())) for t in index]
+    """Per track of ``index``, the sorted distinct values of ``col`` (vectorised: distinct
+    (track, value) codes, then one slice per track; a row loop took 10 s at 200k rows)."""
+    values = rows[col]
+    ok = values.notna().to_numpy()
+    track = index.get_indexer(rows["track_id"])[ok].astype(np.int64)
+    codes, uniques = pd.factorize(values[ok], sort=True)
+    if not len(uniques):
+        return [[] for _ in range(len(index))]
+    pairs = np.unique(track * len(uniques) + codes)
+    names = np.asarray(uniques, dtype=object)[pairs % len(uniques)]
+    bounds = np.searchsorted(pairs // len(uniques), np.arange(len(index) + 1))
+    return [names[bounds[i]:bounds[i + 1]].tolist() for i in range(len(index))]
 
 
 def _same_song_groups(tracks: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import NeighborConfig
-from pipeline.map import NeighborIndex
+from pipeline.map import NeighborIndex, knn
 
 from .cooccurrence import Cooccurrence, lookup
 from .labels import label_signals
@@ -155,8 +155,8 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     year = np.where(np.isnan(year), np.nanmedian(year) if np.isfinite(year).any() else 2000, year)
     pop = tracks["popularity"].astype(float).fillna(0).to_numpy()
     return Signals(
-        x=x.astype(np.float32), feature_names=list(feature_names),
-        emb=emb.astype(np.float32), cooc=cooc, **labels,
+        x=np.asarray(x, np.float32), feature_names=list(feature_names),
+        emb=np.asarray(emb, np.float32), cooc=cooc, **labels,
         cluster=cluster, album_code=album_code, year=year, popularity=pop,
         artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
         artist_rows=RowGroups.of(cooc.artist_code), album_rows=RowGroups.of(album_code),
@@ -173,7 +173,11 @@ def candidates(sig: Signals, seeds: np.ndarray, n_emb: int, n_cooc: int, n_same:
         (group (n_pairs,) index into ``seeds``, cand (n_pairs,) track rows); the seed itself
         is never a candidate, and each candidate appears once per seed.
     """
-    nn, _ = sig.index.search(sig.emb[seeds], min(n_emb + 1, sig.n))
+    k = min(n_emb + 1, sig.n)
+    # exact: blocked top-k over the embedding itself (the index's base is re-normalised,
+    # which moves near-ties by one ulp); HNSW: the index, never an n-wide scan.
+    nn = knn(sig.emb[seeds], sig.emb, k)[0] if sig.index.exact else \
+        sig.index.search(sig.emb[seeds], k)[0]
     co = (sig.cooc.top(seeds, n_cooc) if not content_only and sig.cooc.has_playlists
           else [np.zeros(0, np.int64)] * len(seeds))
     arts = (sig.cooc.top_artists(seeds, ARTIST_NEIGHBOURS)

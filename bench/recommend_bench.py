@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/recommend_bench.py --cache cache --calls 200
 
-Prints load time and p50/p95/max per mode over ``--calls`` seeds drawn with a fixed seed
-(feedback goes to a throwaway SQLite file, so the cache's store is untouched).
+Prints load time, the process's resident memory once loaded, and p50/p95/max per mode over
+``--calls`` seeds drawn with a fixed seed (feedback goes to a throwaway SQLite file, so the
+cache's store is untouched).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -19,6 +21,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.recommend.recommender import MODES, Recommender  # noqa: E402
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -35,7 +44,8 @@ def main() -> None:
         ids = rec.tracks["track_id"].to_numpy()
         seeds = np.random.default_rng(0).choice(ids, args.calls, replace=False)
         out = {"cache": args.cache, "tracks": len(ids), "calls": args.calls,
-               "load_seconds": round(load_s, 2), "modes": {}}
+               "load_seconds": round(load_s, 2),
+               "rss_after_load_mb": round(_rss_mb()), "modes": {}}
         runs = [(m, None) for m in MODES]
         if args.steer:
             runs.append(("hybrid", {"energy": 0.8, "year_range": (2010, 2019)}))
@@ -53,6 +63,7 @@ def main() -> None:
         for q in ("bad guy", "shape of you, ed sheeran", "despacito"):
             rec.search(q)
         out["search_ms_mean"] = round((time.perf_counter() - t) * 1000 / 3, 1)
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(out, indent=1))
 
 

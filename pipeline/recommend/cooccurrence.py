@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+FEW_ROWS = 16   # up to this many seed rows, products gather instead of calling scipy
+
 
 def incidence(keys: pd.Series, memberships: pd.DataFrame,
               key_col: str = "track_id") -> tuple[sp.csr_matrix, np.ndarray]:
@@ -78,24 +80,18 @@ class Cooccurrence:
 
     def counts(self, rows: np.ndarray) -> sp.csr_matrix:
         """Shared-playlist counts of each seed row with every track: (n_seeds, n_tracks)."""
-        out = (self.m[rows] @ self.mt).tocsr()
-        out.sort_indices()
-        return out
+        return rows_product(self.m, rows, self.mt)
 
     def artist_counts(self, rows: np.ndarray) -> sp.csr_matrix:
         """Playlists shared by each seed's artist and every artist: (n_seeds, n_artists)."""
-        out = (self.m[rows] @ self.artist_mt).tocsr()
-        out.sort_indices()
-        return out
+        return rows_product(self.m, rows, self.artist_mt)
 
     def artist_artist_counts(self, rows: np.ndarray) -> sp.csr_matrix:
         """Playlists holding both the seed's artist and each artist: (n_seeds, n_artists).
 
         Known even when the seed itself has no playlist but its artist's other tracks do.
         """
-        out = (self.artist_m[self.artist_code[rows]] @ self.artist_mt).tocsr()
-        out.sort_indices()
-        return out
+        return rows_product(self.artist_m, self.artist_code[rows], self.artist_mt)
 
     def top_artists(self, rows: np.ndarray, n: int) -> list[np.ndarray]:
         """Per seed, up to ``n`` artists most often in a playlist with the seed's artist
@@ -126,6 +122,33 @@ class Cooccurrence:
             order = np.lexsort((idx, -self.degree[idx], -val))[:n]
             out.append(idx[order])
         return out
+
+
+def rows_product(a: sp.csr_matrix, rows: np.ndarray, bt: sp.csr_matrix) -> sp.csr_matrix:
+    """``a[rows] @ bt`` as CSR with sorted indices: (len(rows), bt.shape[1]).
+
+    Up to ``FEW_ROWS`` rows (serving: one seed), the entries are gathered from the rows of
+    ``bt`` the seeds touch, so the cost follows the seeds' playlists; scipy's product also
+    makes a pass over all ``bt.shape[1]`` columns per call (1M tracks: ~0.5 ms each).
+    """
+    if len(rows) > FEW_ROWS:
+        out = (a[rows] @ bt).tocsr()
+        out.sort_indices()
+        return out
+    indptr, indices, data = [0], [], []
+    for r in rows:
+        ks = a.indices[a.indptr[r]:a.indptr[r + 1]]
+        w = a.data[a.indptr[r]:a.indptr[r + 1]]
+        lens = bt.indptr[ks + 1] - bt.indptr[ks]
+        pos = np.repeat(bt.indptr[ks] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        cols, inv = np.unique(bt.indices[pos], return_inverse=True)
+        vals = np.bincount(inv, weights=np.repeat(w, lens) * bt.data[pos], minlength=len(cols))
+        keep = vals != 0
+        indices.append(cols[keep])
+        data.append(vals[keep].astype(np.float32))
+        indptr.append(indptr[-1] + int(keep.sum()))
+    return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.array(indptr)),
+                         shape=(len(rows), bt.shape[1]))
 
 
 def lookup(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

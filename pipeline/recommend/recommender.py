@@ -250,7 +250,8 @@ class Recommender:
             pool, emb = groups.order[lo:hi], self._genre_emb[lo:hi]
         else:
             pool, emb = np.arange(self.sig.n), self.sig.emb
-        sims = emb @ self.sig.emb[seed]
+        # einsum, not BLAS: a single-threaded pass (OpenBLAS threads spin on a busy machine)
+        sims = np.einsum("ij,j->i", emb, self.sig.emb[seed])
         sims[pool == seed] = -np.inf
         n_top = min(2 * self.cfg.n_emb, len(pool) - 1)
         if n_top < 1:

@@ -270,3 +270,39 @@ def test_rank_signals_stage_matches_build_signals(built_small_cache):
     stored = io.read_npy(built_small_cache / "rank_labels.npy")
     blocks = label_signals(tracks, mem, emb, Cooccurrence.fit(tracks, mem).artist_code)
     np.testing.assert_array_equal(stored, np.concatenate(list(blocks.values()), axis=1))
+
+
+def test_large_catalog_genre_predicts_only_unlabelled_tracks(inputs, monkeypatch):
+    from pipeline.recommend import genre as genre_mod
+
+    tracks, mem, *_ = inputs
+    hidden = set(tracks["track_id"].iloc[::7])
+    part = mem[~mem["track_id"].isin(hidden)]
+    full = genre_mod.build_genre(tracks, part, seed=3, evaluate=False).predictions
+    monkeypatch.setattr(genre_mod, "PREDICT_ALL_MAX", 10)
+    monkeypatch.setattr(genre_mod, "MAX_TRAIN", 150)
+    res = genre_mod.build_genre(tracks, part, seed=3, evaluate=False)
+    pred = res.predictions
+    unlabelled = ~tracks["track_id"].isin(part["track_id"]).to_numpy()
+    assert res.report["trained_on"] == 150 and res.report["predicted"].startswith("tracks without")
+    assert pred["genre_pred"].notna().to_numpy().tolist() == unlabelled.tolist()
+    assert pred["genre_filled"].notna().all()
+    labelled = ~unlabelled
+    assert (pred["genre_filled"][labelled] == full["genre_filled"][labelled]).all()
+
+
+def test_few_row_products_equal_scipy(inputs, monkeypatch):
+    from pipeline.recommend import cooccurrence as co_mod
+
+    tracks, mem, *_ = inputs
+    co = co_mod.Cooccurrence.fit(tracks, mem)
+    rows = np.array([0, 3, 3, 50, 399])
+    fast = [co.counts(rows), co.artist_counts(rows), co.artist_artist_counts(rows)]
+    monkeypatch.setattr(co_mod, "FEW_ROWS", 0)          # scipy's product
+    slow = [co.counts(rows), co.artist_counts(rows), co.artist_artist_counts(rows)]
+    for a, b in zip(fast, slow):
+        assert a.shape == b.shape and a.has_sorted_indices
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.data, b.data)
+        assert a.data.dtype == np.float32

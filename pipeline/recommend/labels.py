@@ -106,24 +106,31 @@ def neighbour_labels(emb: np.ndarray, vecs: list[np.ndarray], k: int = NEIGHBOUR
 
 
 def _graph_average(graph: np.ndarray, is_known: np.ndarray, vecs: list[np.ndarray],
-                   k: int) -> list[np.ndarray]:
+                   k: int, batch: int = 100_000) -> list[np.ndarray]:
     """Average of ``vecs`` over the first k - 1 (labelled rows) or k + 1 (unlabelled rows)
-    labelled entries of each graph row, as one sparse (n, n) product with about n x k
-    entries (never dense)."""
+    labelled entries of each graph row: per ``batch`` rows, one sparse (batch, n) product
+    with about batch x k entries (never dense)."""
     n = len(graph)
-    valid = graph >= 0                      # an approximate index pads with -1
-    graph = np.where(valid, graph, 0).astype(np.int64)
-    use = valid & is_known[graph] & (graph != np.arange(n)[:, None])
-    use &= np.cumsum(use, axis=1) <= np.where(is_known, k - 1, k + 1)[:, None]
-    counts = use.sum(1)
-    r, c = np.nonzero(use)
-    w = (1.0 / np.maximum(counts, 1)).astype(np.float32)[r]
-    mat = sp.csr_matrix((w, (r, graph[r, c])), shape=(n, n))
-    short = int((counts < np.where(is_known, k - 1, k + 1)).sum())
+    want = np.where(is_known, k - 1, k + 1)
+    out = [np.zeros(v.shape, np.float32) for v in vecs]
+    short = 0
+    for lo in range(0, n, batch):
+        g = graph[lo:lo + batch]
+        valid = g >= 0                      # an approximate index pads with -1
+        g = np.where(valid, g, 0).astype(np.int64)
+        use = valid & is_known[g] & (g != np.arange(lo, lo + len(g))[:, None])
+        use &= np.cumsum(use, axis=1) <= want[lo:lo + len(g), None]
+        counts = use.sum(1)
+        short += int((counts < want[lo:lo + len(g)]).sum())
+        r, c = np.nonzero(use)
+        w = (1.0 / np.maximum(counts, 1)).astype(np.float32)[r]
+        mat = sp.csr_matrix((w, (r, g[r, c])), shape=(len(g), n))
+        for o, v in zip(out, vecs):
+            o[lo:lo + len(g)] = mat @ v
     if short:
         log.info("neighbour labels: %d of %d tracks have fewer labelled graph neighbours "
                  "than the exact pass averages (averaged over those they have)", short, n)
-    return [np.asarray(mat @ v, np.float32) for v in vecs]
+    return out
 
 
 def label_signals(tracks: pd.DataFrame, memberships: pd.DataFrame, emb: np.ndarray,

@@ -306,3 +306,15 @@ def test_few_row_products_equal_scipy(inputs, monkeypatch):
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.data, b.data)
         assert a.data.dtype == np.float32
+
+
+def test_graph_neighbour_labels_do_not_depend_on_the_batch(inputs, sig_exact):
+    from pipeline.recommend.labels import _graph_average
+
+    vecs = _label_vecs(inputs, 0.3)
+    graph, _ = knn(sig_exact.emb, sig_exact.emb, 50, exclude_self=True)
+    known = vecs[0].sum(1) > 0
+    whole = _graph_average(graph, known, vecs, 20)
+    parts = _graph_average(graph, known, vecs, 20, batch=37)
+    for a, b in zip(whole, parts):
+        np.testing.assert_allclose(a, b, atol=1e-6)

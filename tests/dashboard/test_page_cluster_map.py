@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from dashboard_helpers import first_artist, plotly_array, plotly_figures
 
 

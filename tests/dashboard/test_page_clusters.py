@@ -1,4 +1,5 @@
 """Cluster browser page: the table, one cluster's profile, noise, and the comparison."""
+from dashboard_helpers import plotly_figures
 
 
 def _ids(select) -> list[int]:
@@ -6,13 +7,28 @@ def _ids(select) -> list[int]:
     return [-1 if o == "unclustered" else int(o.split(" ")[0]) for o in select.options]
 
 
-def test_cluster_browser(app):
+def _sizes(cache) -> dict[int, int]:
+    import pipeline
+
+    return pipeline.load(cache).tracks["cluster"].value_counts().to_dict()
+
+
+def test_cluster_browser(app, dash_cache):
+    sizes = _sizes(dash_cache)
     at = app("clusters").run()
     assert not at.exception
-    assert at.dataframe[0].value["name"].str.len().gt(5).all()
+    table = at.dataframe[0].value
+    assert table["name"].str.len().gt(5).all()
+    assert dict(zip(table["cluster"], table["size"])) == {c: n for c, n in sizes.items()
+                                                          if c in set(table["cluster"])}
     ids = _ids(at.selectbox(key="cb_cluster"))
-    at.selectbox(key="cb_cluster").set_value(ids[-1]).run()
-    assert not at.exception
+    for cid in (ids[0], ids[-1]):
+        at.selectbox(key="cb_cluster").set_value(cid).run()
+        assert not at.exception
+        assert {m.label: m.value for m in at.metric}["Tracks"] == f"{sizes.get(cid, 0):,}"
+        (fig,) = plotly_figures(at)
+        label = at.selectbox(key="cb_cluster").format_func(cid)
+        assert fig["layout"]["title"]["text"].startswith(f"Feature profile of {label}")
     if -1 in ids:        # noise has no silhouette
         at.selectbox(key="cb_cluster").set_value(-1).run()
         assert {m.label: m.value for m in at.metric}["Silhouette"] == "n/a"
@@ -22,10 +38,12 @@ def test_cluster_compare(app):
     at = app("clusters").run()
     at.radio(key="cb_view").set_value("Compare two").run()
     ids = _ids(at.selectbox(key="cb_a"))
-    if len(ids) < 2:
-        return
+    assert len(ids) >= 2
     at.selectbox(key="cb_b").set_value(ids[0]).run()  # A defaults to the first cluster
     assert any("different" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
     at.selectbox(key="cb_b").set_value(ids[-1]).run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 1
+    (fig,) = plotly_figures(at)
+    label = at.selectbox(key="cb_b").format_func
+    assert [t["name"] for t in fig["data"]] == [f"A: {label(ids[0])}", f"B: {label(ids[-1])}"]

@@ -5,6 +5,7 @@ Feedback goes to a database of the test's own (``feedback_db``) and is read back
 """
 import pandas as pd
 import pytest
+
 from dashboard_helpers import first_artist, shown_ids, some_track
 
 
@@ -52,14 +53,14 @@ def test_recommend_search_and_results(app, dash_cache, feedback_db):
 
 
 def test_recommend_keeps_seed_and_steering_moves_the_list(app, dash_cache, feedback_db, tracks):
-    from dashboard.search import track_label
-
     import pipeline
+    from dashboard.search import track_label
 
     seed = some_track(dash_cache, 3)
     at = app("recommend", seed_track=seed).run()
     assert not at.exception
-    assert at.subheader[0].value == f"Because you picked: {track_label(pipeline.load(dash_cache), seed)}"
+    label = track_label(pipeline.load(dash_cache), seed)
+    assert at.subheader[0].value == f"Because you picked: {label}"
     base = shown_ids(at)
     assert len(base) == 10
     energy = lambda ids: tracks.loc[ids, "energy"].mean()  # noqa: E731

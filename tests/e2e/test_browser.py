@@ -1,10 +1,12 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright).
 
 Starts ``streamlit run dashboard/streamlit_app.py`` on the real default catalog's cache,
-opens every page, checks that no exception is shown, searches on the map and on the
-recommendations page, carries the map selection to the playlist builder through the
-sidebar (session state), builds a playlist and downloads its M3U8 export. Screenshots go
-to ``test-artifacts/screenshots/`` (and to ``docs/screenshots/`` with UPDATE_SCREENSHOTS=1).
+opens every page, checks that no exception is shown, lassoes a region of the map and checks
+that the selection is exactly the tracks whose map coordinates lie inside the lasso, searches
+on the map and on the recommendations page, carries the lasso selection to the playlist
+builder through the sidebar (session state), builds a playlist from it and checks that its
+CSV and M3U8 exports hold only lassoed tracks. Screenshots go to
+``test-artifacts/screenshots/`` (and to ``docs/screenshots/`` with UPDATE_SCREENSHOTS=1).
 
 Without /usr/bin/chromium the test is skipped, except in CI (CI=true), where it fails.
 Set DASHBOARD_BROWSER_CACHE to use an already built cache instead of ``real_cache``.
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -72,9 +77,14 @@ def _compact_png(src: Path, dest: Path) -> None:
     dest.write_bytes(buf.getvalue())
 
 
-def _lasso(page) -> None:
-    """Drag a lasso around the middle of the map (the map's default drag mode)."""
+def _lasso(page) -> tuple[float, float, float, float]:
+    """Drag a lasso around the middle of the map (the map's default drag mode): a rectangle
+    of a quarter of the plot's width and height. Returns it in data coordinates
+    ``(x0, x1, y0, y1)``, from the plot area's pixels and the axes' ranges."""
     box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    (x_lo, x_hi), (y_lo, y_hi) = page.evaluate(
+        "() => { const l = document.querySelector('.js-plotly-plot')._fullLayout;"
+        " return [l.xaxis.range, l.yaxis.range]; }")
     cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
     w, h = box["width"] * 0.12, box["height"] * 0.12
     page.mouse.move(cx - w, cy - h)
@@ -84,6 +94,30 @@ def _lasso(page) -> None:
         page.mouse.move(cx + dx, cy + dy, steps=10)
         page.wait_for_timeout(100)
     page.mouse.up()
+    to_x = lambda px: x_lo + (px - box["x"]) / box["width"] * (x_hi - x_lo)  # noqa: E731
+    to_y = lambda py: y_hi - (py - box["y"]) / box["height"] * (y_hi - y_lo)  # noqa: E731
+    return to_x(cx - w), to_x(cx + w), to_y(cy + h), to_y(cy - h)
+
+
+def _inside(cache: Path, area: tuple[float, float, float, float],
+            margin: float) -> set[str]:
+    """Track ids whose map position lies in ``area`` grown by ``margin`` (a share of its
+    size; negative shrinks it)."""
+    import pipeline
+
+    index = pipeline.load(cache)
+    x0, x1, y0, y1 = area
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    xy = index.coords.astype("float32")
+    keep = ((xy[:, 0] >= x0 - mx) & (xy[:, 0] <= x1 + mx)
+            & (xy[:, 1] >= y0 - my) & (xy[:, 1] <= y1 + my))
+    return set(index.tracks["track_id"].to_numpy()[np.flatnonzero(keep)])
+
+
+def _download(page, button: str, **kwargs) -> Path:
+    with page.expect_download(timeout=30_000) as dl:
+        page.get_by_role("button", name=button, **kwargs).click()
+    return Path(dl.value.path())
 
 
 def _assert_clean(page, where: str) -> None:
@@ -111,14 +145,14 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
             _assert_clean(page, title)
             _shot(page, path or "overview")
 
-        # Map: lasso a region -> selection table; then search an artist and keep the hits.
+        # Map: lasso a region -> the selection is the tracks inside the lasso, no more.
         page.goto(f"{base}/map")   # a new session: the flow below keeps it via the sidebar
         wait_page(page, "Cluster map", ".js-plotly-plot")
         selected = page.get_by_role("heading", name="Selection (").filter(
             has_not_text="(0 tracks)").first
         for _attempt in range(2):
             page.wait_for_timeout(1500)   # let plotly bind its drag handlers
-            _lasso(page)
+            area = _lasso(page)
             try:
                 selected.wait_for(timeout=15_000)
                 break
@@ -127,6 +161,14 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         selected.wait_for(timeout=5_000)
         wait_idle(page)
         _assert_clean(page, "map lasso")
+        n_sel = int(re.search(r"Selection \((\d+) tracks\)", selected.inner_text()).group(1))
+        lassoed = set(pd.read_csv(_download(page, "Download CSV"))["track_id"])
+        assert len(lassoed) == n_sel > 0
+        # Points within 1% of the lasso's edge may fall either way (marker size, rounding).
+        inner, outer = _inside(browser_cache, area, -0.01), _inside(browser_cache, area, 0.01)
+        print(f"lasso: {n_sel} tracks selected, {len(inner)} strictly inside, {len(outer)} "
+              "inside or on the edge")
+        assert inner <= lassoed <= outer, "the selection is not the lassoed region"
         selected.scroll_into_view_if_needed()
         _shot(page, "map_lasso")
         search(page, "Search a track or artist", "Queen")
@@ -135,15 +177,14 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         _assert_clean(page, "map search")
         page.evaluate("window.scrollTo(0, 0)")
         _shot(page, "map_search")
-        n_hits = int(page.get_by_text("tracks match").first.inner_text().split()[0])
-        page.get_by_role("button", name="Use the search results as the map selection").click()
-        page.get_by_role("heading", name=f"Selection ({n_hits} tracks)").first.wait_for()
-        wait_idle(page)
+        # Searching highlights the hits but keeps the lasso selection.
+        page.get_by_role("heading", name=f"Selection ({n_sel} tracks)").first.wait_for()
 
-        # Playlist builder: the map selection survived the move; build and export M3U8.
+        # Playlist builder: the lasso selection is its source; build and export.
         goto_nav(page, "Playlist builder")
         wait_page(page, "Playlist builder", "text=Build playlist")
-        assert page.get_by_text("Map selection (0 tracks)").count() == 0
+        source = page.get_by_role("checkbox", name=f"Map selection ({n_sel} tracks)")
+        assert source.is_checked()
         page.get_by_role("button", name="Build playlist").click()
         page.get_by_role("heading", name="Export").wait_for()
         wait_idle(page)
@@ -152,11 +193,14 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         page.mouse.wheel(0, 350)
         page.wait_for_timeout(300)
         _shot(page, "playlist_built")
-        with page.expect_download(timeout=30_000) as dl:
-            page.get_by_role("button", name="M3U8").click()
-        m3u = Path(dl.value.path()).read_text(encoding="utf-8")
+        exported = pd.read_csv(_download(page, "CSV", exact=True))
+        assert 0 < len(exported) <= 25 and exported["track_id"].is_unique
+        assert set(exported["track_id"]) <= lassoed
+        m3u = _download(page, "M3U8").read_text(encoding="utf-8")
         assert m3u.startswith("#EXTM3U")
-        assert "#EXTINF:" in m3u and "https://open.spotify.com/track/" in m3u
+        urls = re.findall(r"^https://open\.spotify\.com/track/(\w+)$", m3u, re.M)
+        assert m3u.count("#EXTINF:") == len(urls) == len(exported)
+        assert urls == exported["track_id"].tolist()   # same tracks, same order
 
         # Recommendations: fuzzy search, then results with reasons.
         goto_nav(page, "Recommendations")

@@ -130,7 +130,21 @@ def test_cli_bad_steer_is_an_error_line(built_small_cache, capsys):
     assert "error: --steer 'energy=loud'" in capsys.readouterr().err
 
 
+def _model_ranks(cache, seed: str, ids: list[str], tmp_path) -> list[int]:
+    """1-based ranks of ``ids`` in the seed's whole candidate list as the cache's ranker
+    orders it, served with an empty feedback store: votes are applied at serving time
+    (likes lifted, dislikes dropped), and this measures the model alone."""
+    import uuid
+
+    url = f"sqlite:///{tmp_path / f'no_votes_{uuid.uuid4().hex}.sqlite'}"
+    ranked = Recommender.load(cache, feedback_url=url).recommend(seed, 1000)["track_id"].tolist()
+    assert set(ids) <= set(ranked), "a voted track left the candidate pool"
+    return [ranked.index(t) + 1 for t in ids]
+
+
 def test_retrain_uses_feedback(built_small_cache, tmp_path, monkeypatch):
+    """After `retrain-ranker`, the model itself ranks the liked track higher and the disliked
+    track lower for that seed (here the list's 10th track is liked and its 1st disliked)."""
     from pipeline.recommend.feedback import ENV_URL
     from rec_fixtures import copy_cache
 
@@ -140,10 +154,14 @@ def test_retrain_uses_feedback(built_small_cache, tmp_path, monkeypatch):
     rec = Recommender.load(cache)
     seed = _seed(rec, 50)
     top = rec.recommend(seed, 10)["track_id"]
-    rec.feedback(seed, top.iloc[9], 1)
-    rec.feedback(seed, top.iloc[0], -1)
+    liked, disliked = top.iloc[9], top.iloc[0]
+    assert _model_ranks(cache, seed, [liked, disliked], tmp_path) == [10, 1]
+    rec.feedback(seed, liked, 1)
+    rec.feedback(seed, disliked, -1)
     assert main(["retrain-ranker", "--cache", str(cache)]) == 0
     report = json.loads((cache / "ranker_report.json").read_text())
     assert report["feedback"] == {"votes": 2, "groups": 1, "pairs": 22}  # top 20 + 2 voted
     assert (cache / "ranker.txt").read_text() != before
-    Recommender.load(cache).recommend(seed, 10)  # the retrained model loads and serves
+    liked_rank, disliked_rank = _model_ranks(cache, seed, [liked, disliked], tmp_path)
+    assert liked_rank < 10, f"the liked track did not move up (rank {liked_rank})"
+    assert disliked_rank > 10, f"the disliked track is still in the top 10 (rank {disliked_rank})"

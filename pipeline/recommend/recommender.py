@@ -38,6 +38,7 @@ from .explain import (
 from .feedback import FeedbackStore, default_url
 from .rank_features import RowGroups, pair_matrix
 from .ranker import score_pairs
+from .search import TrackSearch
 from .serving import SIGNAL_FILES, load_signals
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class Recommender:
         self.cfg, self.store, self.report = cfg, store, report
         self._spread = {k: float(np.nanstd(self.tracks[k].to_numpy(float))) or 1.0
                         for k in STEER_RANGES if k in self.tracks}
-        self._search_keys: list[str] | None = None
+        self._search: TrackSearch | None = None
         self._columns = {c: self.tracks[c].to_numpy() for c in
                          ("track_id", "track_name", "artist", "year", "spotify_url")}
 
@@ -139,25 +140,11 @@ class Recommender:
         return out.reset_index(drop=True)[SEARCH_COLUMNS]
 
     def _fuzzy(self, q: str, limit: int) -> list[tuple[int, float]]:
-        """(row, score) of the best fuzzy matches; an exact title (and artist after a
-        comma) scores 100, more popular tracks first among equal scores."""
-        from rapidfuzz import fuzz, process, utils
-
-        t = self.tracks
-        if self._search_keys is None:
-            self._names = [utils.default_process(v) for v in t["track_name"].astype(str)]
-            self._artists = [utils.default_process(v) for v in t["artist"].astype(str)]
-            self._search_keys = [f"{n} {a}" for n, a in zip(self._names, self._artists)]
-        name_q, _, artist_q = q.partition(",")
-        name, artist = utils.default_process(name_q), utils.default_process(artist_q)
-        res = process.extract(f"{name} {artist}".strip(), self._search_keys, scorer=fuzz.WRatio,
-                              processor=None, limit=limit * 5)
-        scored = []
-        for _, score, i in res:
-            exact = self._names[i] == name and (not artist or self._artists[i] == artist)
-            scored.append((i, 100.0 if exact else min(float(score), 99.0)))
-        pop = t["popularity"].to_numpy()
-        return sorted(scored, key=lambda h: (-h[1], -pop[h[0]], h[0]))[:limit]
+        """(row, score) of the best fuzzy matches (see :class:`TrackSearch`)."""
+        if self._search is None:
+            t = self.tracks
+            self._search = TrackSearch(t["track_name"], t["artist"], t["popularity"].to_numpy())
+        return self._search.top(q, limit)
 
     # -------------------------------------------------------------- recommend
     def recommend(self, track_id: str, k: int = 10, mode: str = "hybrid",

@@ -318,3 +318,19 @@ def test_graph_neighbour_labels_do_not_depend_on_the_batch(inputs, sig_exact):
     parts = _graph_average(graph, known, vecs, 20, batch=37)
     for a, b in zip(whole, parts):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("scan_max", [10**6, 10])          # whole-catalog scan, prefilter
+def test_search_finds_exact_titles_on_both_paths(built_small_cache, tmp_path, monkeypatch,
+                                                 scan_max):
+    from pipeline.recommend import search as search_mod
+
+    monkeypatch.setattr(search_mod, "SCAN_MAX", scan_max)
+    monkeypatch.setattr(search_mod, "PREFILTER_MAX", 50)
+    rec = Recommender.load(built_small_cache, feedback_url=f"sqlite:///{tmp_path / 'f.sqlite'}")
+    for i in (12, 77):
+        row = rec.tracks.iloc[i]
+        out = rec.search(f"{row['track_name']}, {row['artist']}")
+        assert out["track_id"].iloc[0] == row["track_id"] and out["score"].iloc[0] == 100
+        assert len(out) == 10 and out["score"].is_monotonic_decreasing
+    assert len(rec.search("zzzz qqqq", limit=5)) == 5        # no word matches: popular rows

@@ -60,7 +60,8 @@ class NeighborIndex:
     """Top-k cosine search over a fixed base: exact, or a faiss HNSW graph.
 
     Attributes:
-        base: (n, d) unit vectors the index searches.
+        base: (n, d) vectors the index searches (unit rows for HNSW; exact search
+            normalises them itself).
         hnsw: the faiss index, or None for exact search.
         ef_search: HNSW search breadth (raised to k + 1 when a query asks for more).
         threads: faiss search threads.
@@ -74,9 +75,9 @@ class NeighborIndex:
     @classmethod
     def build(cls, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
         """Exact up to ``cfg.exact_max`` rows, else an HNSW graph built on one thread."""
+        if len(base) <= cfg.exact_max:  # knn() normalises; normalising twice reorders ties
+            return cls(base.astype(np.float32), None, cfg.ef_search, cfg.threads)
         base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
-        if len(base) <= cfg.exact_max:
-            return cls(base, None, cfg.ef_search, cfg.threads)
         import faiss
 
         faiss.omp_set_num_threads(1)  # insertion order = row order: deterministic graph
@@ -126,9 +127,9 @@ class NeighborIndex:
     @classmethod
     def from_bytes(cls, data: np.ndarray, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
         """The index saved by :meth:`to_bytes`, over the same ``base`` (n, d)."""
-        base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
         if data.size == 0:
-            return cls(base, None, cfg.ef_search, cfg.threads)
+            return cls(base.astype(np.float32), None, cfg.ef_search, cfg.threads)
+        base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
         import faiss
 
         return cls(base, faiss.deserialize_index(np.ascontiguousarray(data)), cfg.ef_search,

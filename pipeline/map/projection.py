@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import NeighborConfig, ProjectionConfig
 
-from .neighbors import NeighborIndex, knn, unit_rows
+from .neighbors import NeighborIndex, knn
 
 log = logging.getLogger(__name__)
 
@@ -107,5 +107,4 @@ def place(new_embedding: np.ndarray, embedding: np.ndarray, coords: np.ndarray,
     Returns:
         (n_new, c) coordinates.
     """
-    return _place_from(NeighborIndex(unit_rows(embedding.astype(np.float32))), new_embedding,
-                       coords, k)
+    return _place_from(NeighborIndex(embedding.astype(np.float32)), new_embedding, coords, k)

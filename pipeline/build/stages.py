@@ -142,8 +142,8 @@ STAGES: tuple[Stage, ...] = (
           _run_projection, _warm_projection),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
           _run_clusters),
-    Stage("genre", 3, ("ingest",), None, LAYOUT["genre"], _run_genre),
-    Stage("ranker", 3, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker),
+    Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre),
+    Stage("ranker", 4, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker),
     Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",
           LAYOUT["rank_signals"], _run_rank_signals),
 )

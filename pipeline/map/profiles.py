@@ -2,7 +2,8 @@
 
 Pure functions over the track table (``CatalogIndex.tracks``) and ``metrics.json``; no I/O.
 A cluster's name reads its audio-feature profile as z-scores against the whole catalog,
-its dominant genres and its central years, e.g. ``"fast, loud, low acoustic · edm/pop · 2015-19"``.
+its dominant genres and, when they set it apart, its central years, e.g.
+``"energetic, loud-mastered, electric · edm"`` or ``"soft-mastered, acoustic · rock · 1971-78"``.
 HDBSCAN's noise (cluster -1) is the real label "unclustered".
 """
 from __future__ import annotations
@@ -21,12 +22,13 @@ PROFILE_FEATURES: tuple[str, ...] = (
     "danceability", "energy", "loudness", "speechiness", "acousticness",
     "instrumentalness", "liveness", "valence", "tempo", "popularity")
 # Word for a clearly high / clearly low value; None where "low" is the catalog norm
-# (most tracks have little speech, no live audience and vocals).
+# (most tracks have little speech, no live audience and vocals). Loudness is how loud the
+# track is mastered (dBFS), not how calm it sounds: "soft-mastered", never "quiet".
 FEATURE_WORDS: dict[str, tuple[str, str | None]] = {
     "tempo": ("fast", "slow"),
     "energy": ("energetic", "calm"),
-    "loudness": ("loud", "quiet"),
-    "acousticness": ("acoustic", "low acoustic"),
+    "loudness": ("loud-mastered", "soft-mastered"),
+    "acousticness": ("acoustic", "electric"),
     "danceability": ("danceable", "less danceable"),
     "valence": ("upbeat", "dark"),
     "speechiness": ("wordy", None),
@@ -34,6 +36,15 @@ FEATURE_WORDS: dict[str, tuple[str, str | None]] = {
     "liveness": ("live", None),
     "popularity": ("popular", "obscure"),
 }
+# Features where a word needs most tracks past an absolute level (Spotify's own reading:
+# instrumentalness > 0.5 "likely instrumental", speechiness > 0.33 "music and speech",
+# liveness > 0.8 "likely live"); a high mean alone can come from a few tracks.
+ABSOLUTE_LEVELS: dict[str, float] = {"instrumentalness": 0.5, "speechiness": 0.33,
+                                     "liveness": 0.8}
+MIN_Z = 0.5            # |mean z-score| for a feature to be named
+MIN_SIDE_SHARE = 0.7   # share of the cluster's tracks on the named side of the catalog median
+MIN_LEVEL_SHARE = 0.5  # share past ABSOLUTE_LEVELS for "instrumental", "wordy", "live"
+YEAR_MIN_SHIFT = 0.5   # cluster's median year this many catalog sds from the catalog's
 
 
 def cluster_label(cluster: int, names: dict[int, str] | None = None) -> str:
@@ -60,13 +71,17 @@ def feature_profile(tracks: pd.DataFrame,
     return z.fillna(0.0)
 
 
-def describe_profile(z: pd.Series, n_words: int = 3, threshold: float = 0.35) -> str:
+def describe_profile(z: pd.Series, n_words: int = 3, threshold: float = MIN_Z,
+                     side_share: pd.Series | None = None) -> str:
     """Words for the features that set a cluster apart, strongest first.
 
     Args:
         z: one cluster's z-scores by feature (a row of :func:`feature_profile`).
         n_words: at most this many words.
         threshold: minimum absolute z-score for a feature to count as distinctive.
+        side_share: per feature, the share of the cluster's tracks on the side the word
+            names (see :func:`side_shares`); a feature below ``MIN_SIDE_SHARE`` (or
+            ``MIN_LEVEL_SHARE`` for ``ABSOLUTE_LEVELS``) is not named, however high its mean.
     """
     words = []
     for feat in z.abs().sort_values(ascending=False).index:
@@ -75,9 +90,32 @@ def describe_profile(z: pd.Series, n_words: int = 3, threshold: float = 0.35) ->
             break
         high, low = FEATURE_WORDS.get(feat, (f"high {feat}", f"low {feat}"))
         word = high if value > 0 else low
+        if side_share is not None and feat in side_share.index:
+            need = MIN_LEVEL_SHARE if feat in ABSOLUTE_LEVELS else MIN_SIDE_SHARE
+            if float(side_share[feat]) < need:
+                continue
         if word:
             words.append(word)
     return ", ".join(words) if words else "typical sound"
+
+
+def side_shares(tracks: pd.DataFrame, cluster: int, z: pd.Series) -> pd.Series:
+    """Per feature, the share of the cluster's tracks on the side its mean points to:
+    above the catalog median when z > 0 (past ``ABSOLUTE_LEVELS`` for the features there),
+    below it when z < 0. A word backed by a share near 1 holds for almost every track."""
+    x = tracks[list(z.index)].astype(float)
+    members = x[tracks["cluster"].to_numpy() == cluster]
+    med = x.median()
+    out = {}
+    for feat in z.index:
+        v = members[feat].dropna()
+        if v.empty:
+            out[feat] = 0.0
+        elif z[feat] > 0:
+            out[feat] = float((v > ABSOLUTE_LEVELS.get(feat, med[feat])).mean())
+        else:
+            out[feat] = float((v < med[feat]).mean())
+    return pd.Series(out)
 
 
 def dominant_genres(genres: pd.Series, max_genres: int = 2, min_share: float = 0.25) -> str:
@@ -100,8 +138,23 @@ def year_span(years: pd.Series, lo_q: float = 0.25, hi_q: float = 0.75) -> str:
     return f"{lo}-{hi}"
 
 
+def years_distinguish(cluster_years: pd.Series, all_years: pd.Series,
+                      min_shift: float = YEAR_MIN_SHIFT) -> bool:
+    """Whether a cluster's release years set it apart: its median year lies at least
+    ``min_shift`` catalog standard deviations from the catalog's median year."""
+    y, a = cluster_years.dropna(), all_years.dropna()
+    if y.empty or len(a) < 2 or not a.std() > 0:
+        return False
+    return abs(float(y.median()) - float(a.median())) >= min_shift * float(a.std())
+
+
 def cluster_names(tracks: pd.DataFrame) -> dict[int, str]:
-    """A readable, unique name for every cluster id (noise is "unclustered")."""
+    """A readable, unique name for every cluster id (noise is "unclustered").
+
+    The name holds only what distinguishes the cluster: features named by
+    :func:`describe_profile` (backed by most of its tracks), its leading genres, and its
+    central years only when they differ from the catalog's (:func:`years_distinguish`).
+    """
     z = feature_profile(tracks)
     names: dict[int, str] = {}
     for cid, group in tracks.groupby("cluster"):
@@ -109,8 +162,11 @@ def cluster_names(tracks: pd.DataFrame) -> dict[int, str]:
         if cid == NOISE:
             names[cid] = NOISE_NAME
             continue
-        names[cid] = " · ".join([describe_profile(z.loc[cid]), dominant_genres(group["genre"]),
-                                 year_span(group["year"])])
+        parts = [describe_profile(z.loc[cid], side_share=side_shares(tracks, cid, z.loc[cid])),
+                 dominant_genres(group["genre"])]
+        if years_distinguish(group["year"], tracks["year"]):
+            parts.append(year_span(group["year"]))
+        names[cid] = " · ".join(parts)
     seen: dict[str, int] = {}
     for cid, name in sorted(names.items()):
         seen[name] = seen.get(name, 0) + 1
@@ -175,13 +231,31 @@ def _column_values(tracks: pd.DataFrame, column: str) -> pd.Series:
     return col.dropna().astype(str)
 
 
-def representative_tracks(tracks: pd.DataFrame, cluster: int, n: int = 10) -> pd.DataFrame:
-    """The ``n`` tracks with the highest membership probability in ``cluster``."""
+def representative_tracks(tracks: pd.DataFrame, cluster: int, n: int = 10,
+                          features: Sequence[str] = PROFILE_FEATURES) -> pd.DataFrame:
+    """The ``n`` most typical tracks of ``cluster``: closest to the cluster's average audio
+    profile (the features of :func:`feature_profile`, each scaled by its catalog standard
+    deviation), one release per song (the closest one).
+
+    Returns:
+        DataFrame(track_id, track_name, artist, year, genre, popularity,
+        cluster_probability, distance, spotify_url), most typical first; ``distance`` is
+        the root-mean-square distance to the centre in standard deviations.
+    """
     cols = [c for c in ("track_id", "track_name", "artist", "year", "genre", "popularity",
                         "cluster_probability", "spotify_url") if c in tracks.columns]
-    sub = tracks.loc[tracks["cluster"] == cluster, cols]
-    return sub.sort_values(["cluster_probability", "popularity"],
-                           ascending=False).head(n).reset_index(drop=True)
+    feats = [f for f in features if f in tracks.columns]
+    x = tracks[feats].astype(float)
+    sd = x.std(ddof=0).replace(0, np.nan)
+    members = tracks["cluster"].to_numpy() == cluster
+    xs = ((x[members] - x[members].mean()) / sd).fillna(0.0)
+    sub = tracks.loc[members, cols].assign(distance=np.sqrt((xs ** 2).mean(axis=1)).to_numpy())
+    sub = sub.sort_values(["distance", "track_id"] if "track_id" in sub else "distance")
+    if "song_group" in tracks.columns:
+        sub = sub[~tracks.loc[sub.index, "song_group"].duplicated().to_numpy()]
+    order = [c for c in cols if c != "spotify_url"] + ["distance"] + (
+        ["spotify_url"] if "spotify_url" in cols else [])
+    return sub.head(n)[order].reset_index(drop=True)
 
 
 def compare_clusters(tracks: pd.DataFrame, a: int, b: int,

@@ -38,7 +38,7 @@ def tracks() -> pd.DataFrame:
 def test_names_read_what_distinguishes_each_cluster(tracks):
     names = cp.cluster_names(tracks)
     assert names[-1] == "unclustered"
-    assert names[0].startswith("fast, loud") and "· edm ·" in names[0]
+    assert names[0].startswith("fast, loud-mastered") and "· edm ·" in names[0]
     assert names[0].endswith("2016-18") or names[0].split(" · ")[-1].startswith("201")
     assert "slow" in names[1] and "acoustic" in names[1] and "rock" in names[1]
     assert names[1].split(" · ")[-1].startswith("197")
@@ -88,12 +88,59 @@ def test_top_values_and_lift(tracks):
         cp.top_values(tracks, 0, "nope")
 
 
-def test_representative_tracks_highest_membership(tracks):
-    reps = cp.representative_tracks(tracks, 0, n=5)
-    assert len(reps) == 5
-    assert reps["cluster_probability"].is_monotonic_decreasing
-    best = tracks.loc[tracks["cluster"] == 0, "cluster_probability"].max()
-    assert reps["cluster_probability"].iloc[0] == pytest.approx(best)
+def test_names_say_soft_mastered_not_quiet(tracks):
+    """Loudness is mastering level: the 1970s cluster (loudness -14 dB) is "soft-mastered"."""
+    names = cp.cluster_names(tracks)
+    assert "soft-mastered" in names[1]
+    assert not any(w in {"quiet", "loud"} for n in names.values()
+                   for w in n.replace("·", ",").replace(" ", "").split(","))
+
+
+def test_names_only_name_features_most_tracks_share(tracks):
+    """A few fully instrumental tracks raise cluster 2's mean instrumentalness far above
+    the catalog's (z > 0.5), but most of its tracks have vocals: it is not "instrumental"."""
+    t = tracks.copy()
+    few = t.index[(t["cluster"] == 2)][:20]
+    t.loc[few, "instrumentalness"] = 1.0
+    z = cp.feature_profile(t)
+    assert z.loc[2, "instrumentalness"] > cp.MIN_Z
+    assert "instrumental" not in cp.cluster_names(t)[2]
+    # ... while a cluster where most tracks are instrumental is named so.
+    t.loc[t.index[t["cluster"] == 2][:80], "instrumentalness"] = 0.9
+    assert "instrumental" in cp.cluster_names(t)[2]
+
+
+def test_years_only_when_they_distinguish(tracks):
+    """Cluster 2 (2000s) sits at the catalog's median year: no year span in its name;
+    clusters 0 (2015-19) and 1 (1970s) are set apart by their years."""
+    names = cp.cluster_names(tracks)
+    assert names[2].count("·") == 1, names[2]
+    assert names[0].count("·") == 2 and names[1].count("·") == 2
+    assert cp.years_distinguish(pd.Series([1975.0] * 5), tracks["year"])
+    assert not cp.years_distinguish(tracks.loc[tracks["cluster"] == 2, "year"], tracks["year"])
+
+
+def test_representative_tracks_are_the_most_typical(tracks):
+    """The most typical tracks (closest to the cluster's average profile), one per song;
+    not the most popular, not the highest membership probability."""
+    t = tracks.assign(song_group=np.arange(len(tracks)))
+    members = t.index[t["cluster"] == 0]
+    odd = members[0]       # popular, full membership, but far from the cluster's sound
+    t.loc[odd, ["popularity", "cluster_probability", "tempo", "acousticness"]] = (100, 1.0, 90, 0.9)
+    reps = cp.representative_tracks(t, 0, n=5)
+    assert len(reps) == 5 and t.loc[odd, "track_id"] not in set(reps["track_id"])
+    assert reps["distance"].is_monotonic_increasing
+    feats = [f for f in cp.PROFILE_FEATURES if f in t]
+    x = t[feats].astype(float)
+    xs = ((x.loc[members] - x.loc[members].mean()) / x.std(ddof=0).replace(0, np.nan)).fillna(0)
+    dist = pd.Series(np.sqrt((xs ** 2).mean(axis=1)).to_numpy(), index=t.loc[members, "track_id"])
+    assert reps["track_id"].iloc[0] == dist.idxmin()
+    # Two releases of the most typical song: only the closer one is listed.
+    twin = t.index[t["track_id"] == reps["track_id"].iloc[1]][0]
+    t.loc[twin, "song_group"] = t.loc[t["track_id"] == reps["track_id"].iloc[0], "song_group"].iloc[0]
+    again = cp.representative_tracks(t, 0, n=5)
+    assert reps["track_id"].iloc[1] not in set(again["track_id"])
+    assert again["track_id"].iloc[0] == reps["track_id"].iloc[0]
 
 
 def test_compare_clusters(tracks):

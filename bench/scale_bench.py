@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,10 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 def _build(catalog: Path, cache: Path, workers: int, env: dict) -> dict:
-    """Cold build in a subprocess; wall time and peak summed RSS of the process tree."""
-    peak = [0.0]
+    """Cold build in a subprocess; wall time, peak summed RSS of the process tree, and for
+    each stage the peak summed RSS while it ran (stages overlap on two workers, so each
+    figure is what the machine held, the stage's own share included)."""
+    samples: list[tuple[float, float]] = []  # (epoch seconds, MB)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--catalog",
                              str(catalog), "--cache", str(cache), "--workers", str(workers)],
@@ -61,7 +64,7 @@ def _build(catalog: Path, cache: Path, workers: int, env: dict) -> dict:
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            samples.append((time.time(), _tree_rss_mb(proc.pid)))
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -71,7 +74,22 @@ def _build(catalog: Path, cache: Path, workers: int, env: dict) -> dict:
     if proc.returncode:
         raise SystemExit(f"build of {catalog} failed:\n{log[-3000:]}")
     return {"build_seconds": round(time.perf_counter() - t0, 1),
-            "peak_rss_mb_all_processes": round(peak[0])}
+            "peak_rss_mb_all_processes": round(max((m for _, m in samples), default=0)),
+            "peak_rss_mb_while_stage_ran": _stage_peaks(log, samples)}
+
+
+_STAGE_LINE = re.compile(r"^(\S+ \S+) INFO pipeline\.build\.engines\.local: stage (\S+)\s+"
+                         r"(running|done)", re.M)
+
+
+def _stage_peaks(log: str, samples: list[tuple[float, float]]) -> dict[str, int]:
+    """Peak summed RSS between each stage's 'running' and 'done' log lines."""
+    spans: dict[str, list[float]] = {}
+    for stamp, stage, what in _STAGE_LINE.findall(log):
+        t = time.mktime(time.strptime(stamp.split(",")[0], "%Y-%m-%d %H:%M:%S"))
+        spans.setdefault(stage, []).append(t + (0 if what == "running" else 1))
+    return {stage: round(max((m for t, m in samples if ts[0] <= t <= ts[-1]), default=0))
+            for stage, ts in spans.items()}
 
 
 def _serving(cache: Path, calls: int = 200) -> dict:

@@ -29,6 +29,9 @@ class Stage:
     # Optional: compile or load what the stage needs before its inputs exist (run early,
     # in the process that will later run the stage, when the build has spare workers).
     warmup: Callable[[PipelineConfig], None] | None = None
+    # Seconds on the 30k default (quiet machine, first build): engines only use it to run the
+    # stage with the longest remaining path first; the build's outputs do not depend on it.
+    cost: float = 1.0
 
 
 # --- stage runners: read upstream artifacts, call the pure stage function, name outputs ---
@@ -133,18 +136,20 @@ def _run_rank_signals(ctx: Context) -> dict[str, Any]:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", 1, (), None, LAYOUT["ingest"], _run_ingest),
-    Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features),
+    Stage("ingest", 1, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
+    Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
-          _run_embedding),
-    Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors),
+          _run_embedding, cost=20.0),
+    Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors,
+          cost=4.4),
     Stage("projection", 1, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
-          _run_projection, _warm_projection),
+          _run_projection, _warm_projection, cost=26.0),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
-          _run_clusters),
-    Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre),
-    Stage("ranker", 4, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker),
+          _run_clusters, cost=12.0),
+    Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0),
+    Stage("ranker", 4, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker,
+          cost=51.0),
     Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",
-          LAYOUT["rank_signals"], _run_rank_signals),
+          LAYOUT["rank_signals"], _run_rank_signals, cost=6.0),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGES}

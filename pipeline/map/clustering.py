@@ -13,10 +13,12 @@ nearest fitted points in the clustering space (a KD-tree query in batches).
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Memory
 
 from pipeline.config import ClusterConfig
 
@@ -33,11 +35,14 @@ class ClusterResult:
 
 
 def run_hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int, selection: str,
-                max_cluster_share: float, scale: float = 1.0):
+                max_cluster_share: float, scale: float = 1.0, memory=None):
     """Fit HDBSCAN with prediction data kept for soft membership.
 
     ``min_cluster_size`` is multiplied by ``scale`` (catalogs above the reference size),
-    then capped at n/15 so that small catalogs still split.
+    then capped at n/15 so that small catalogs still split. ``memory`` (a joblib
+    ``Memory``) caches the spanning tree, which depends only on ``min_samples``: the
+    grid's eight settings then build two trees instead of eight (200k catalog: 21.7 of
+    the stage's 53 s were these trees). The labels are the same either way.
     """
     import hdbscan
 
@@ -47,6 +52,7 @@ def run_hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int, selectio
         min_cluster_size=mcs, min_samples=min(min_samples, mcs),
         cluster_selection_method=selection, prediction_data=True, core_dist_n_jobs=1,
         max_cluster_size=int(n * max_cluster_share) if selection == "eom" else 0,
+        memory=memory,
     ).fit(x)
 
 
@@ -148,13 +154,15 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int)
     scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
     rng = np.random.default_rng(seed)
     tried = []
-    for name in names:
-        for params in _grid(cfg):
-            fitted = run_hdbscan(fit[name], **params, max_cluster_share=cfg.max_cluster_share,
-                                 scale=scale)
-            quick = _quick_score(fit[name], fitted.labels_, rng)
-            tried.append((name, params, fitted, quick))
-            log.info("hdbscan %s %s: %s", name, params, quick)
+    with tempfile.TemporaryDirectory(prefix="hdbscan-trees-") as trees:
+        memory = Memory(trees, verbose=0)
+        for name in names:
+            for params in _grid(cfg):
+                fitted = run_hdbscan(fit[name], **params, scale=scale, memory=memory,
+                                     max_cluster_share=cfg.max_cluster_share)
+                quick = _quick_score(fit[name], fitted.labels_, rng)
+                tried.append((name, params, fitted, quick))
+                log.info("hdbscan %s %s: %s", name, params, quick)
     name, params, clusterer, _ = max(tried, key=lambda t: _usefulness(t[3], cfg.min_clusters))
     labels = clusterer.labels_.astype(np.int32)
     n_clusters = int(labels.max() + 1) if (labels >= 0).any() else 0

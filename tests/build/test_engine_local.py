@@ -1,7 +1,12 @@
 """The local engine's scheduling: a free worker never waits while a stage is runnable."""
 from __future__ import annotations
 
-from pipeline.build.engines.local import _next_stage
+from pipeline.build.engines.local import (
+    WARMUP_MIN_BYTES,
+    _next_stage,
+    bottom_levels,
+    warmup_pays_off,
+)
 
 DEPENDS = {"embedding": (), "neighbors": ("embedding",), "projection": ("neighbors",),
            "genre": (), "ranker": ("embedding",)}
@@ -19,6 +24,39 @@ def test_steals_a_stage_warmed_up_on_a_busy_worker_rather_than_wait():
     # the projection was warmed up on worker 0, which is busy with the ranker: worker 1 runs it
     assert _next_stage(["projection"], 1, {"projection": 0}, {"embedding", "neighbors"},
                        PLAN, DEPENDS) == "projection"
+
+
+def test_bottom_levels_are_the_longest_remaining_chain():
+    cost = {"embedding": 20, "neighbors": 4, "projection": 26, "genre": 11, "ranker": 51}
+    level = bottom_levels(PLAN, DEPENDS, cost)
+    assert level == {"projection": 26, "neighbors": 30, "ranker": 51, "embedding": 71,
+                     "genre": 11}
+
+
+def test_runs_the_longest_chain_first_unless_a_warm_stage_waits_here():
+    level = {"embedding": 71, "neighbors": 30, "projection": 26, "genre": 11, "ranker": 51}
+    # the 30k default: the ranker (51 s) goes before the genre model (11 s) beside the map
+    assert _next_stage(["genre", "ranker"], 1, {}, {"embedding"}, PLAN, DEPENDS,
+                       level) == "ranker"
+    # plan order alone would have picked the genre model
+    assert _next_stage(["genre", "ranker"], 1, {}, {"embedding"}, PLAN, DEPENDS) == "genre"
+    # a stage warmed up on this worker comes first, whatever its chain
+    assert _next_stage(["ranker", "projection"], 1, {"projection": 1},
+                       {"embedding", "neighbors"}, PLAN, DEPENDS, level) == "projection"
+    # warmed up on a busy worker: the longer chain is taken here rather than waiting
+    assert _next_stage(["genre", "projection"], 1, {"projection": 0},
+                       {"embedding", "neighbors"}, PLAN, DEPENDS, level) == "projection"
+
+
+def test_warm_up_only_when_ingest_outlasts_it(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_text("track_id\n1\n")
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:  # sparse: the size is what counts
+        f.truncate(WARMUP_MIN_BYTES)
+    assert not warmup_pays_off([small])
+    assert warmup_pays_off([big])
+    assert warmup_pays_off([tmp_path])  # a folder: its files' sizes add up
 
 
 def test_nothing_runnable_returns_none():

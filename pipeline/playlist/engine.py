@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1
 MAX_LENGTH = 1000
-GAP_RETRIES = 2                # re-selections when the artist gap drops tracks
+GAP_RETRIES = 4                # re-selections when the artist gap drops tracks
 SEED_TAU, CLUSTER_TAU = 0.02, 0.25   # sampling temperatures: similarity / cluster probability
 OUTPUT_COLUMNS = ["track_id", "track_name", "artist", "album_name", "year", "genre", "cluster",
                   "energy", "tempo", "valence", "danceability", "popularity", "duration_ms",
@@ -37,6 +37,12 @@ ORDERINGS = ("smooth", "energy_arc", "tempo", "curve")
 CURVE_FEATURES = ("energy", "tempo")
 # Stages whose artifacts a playlist reads (each key already hashes its upstream keys).
 PLAYLIST_STAGES = ("ingest", "features", "embedding", "neighbors", "projection", "clusters")
+# Features a path from A to B ramps (the playlist table and chart show them), in catalog sds,
+# with their weights: energy most (the playlist's chart), tempo least (double-time readings).
+RAMP_FEATURES = {"energy": 2.0, "valence": 1.0, "danceability": 1.0, "acousticness": 1.0,
+                 "tempo": 0.5}
+SEED_POOL_MIN, SEED_POOL_PER_TRACK = 200, 8   # a seed's neighbourhood: tracks per wanted track
+POOL_GROWTH, POOL_TRIES = 4, 3                 # a duration target short of tracks: widen x4
 FILTERS = [("year_range", "year"), ("popularity_range", "popularity"),
            ("tempo_range", "tempo"), ("energy_range", "energy")]
 
@@ -142,7 +148,37 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
     tracks = index.tracks
     dur = tracks["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
     wanted = _budget(req, dur).estimate()
-    queues, score, path_t = _sources(index, req, wanted, _rng(req))
+    seed_pool = _seed_pool(req, dur, wanted, len(tracks))
+    for attempt in range(POOL_TRIES):
+        order, pool, removed = _attempt(index, req, dur, wanted, seed_pool)
+        minutes = float(np.nansum(dur[order])) / 60_000 if len(order) else 0.0
+        # A duration target the seed's neighbourhood could not fill (no track left that
+        # fits the last minutes): widen the neighbourhood and try again.
+        if (req.target_minutes is None or not req.seed_track or seed_pool >= len(tracks)
+                or not _short(req, len(order), minutes)):
+            break
+        seed_pool = min(len(tracks), seed_pool * POOL_GROWTH)
+    if len(req.track_ids) > len(set(req.track_ids)):
+        removed["duplicate_id"] = len(req.track_ids) - len(set(req.track_ids))
+    return _result(index, req, np.asarray(order, dtype=int), len(pool), removed,
+                   time.perf_counter() - t0)
+
+
+def _seed_pool(req: PlaylistRequest, dur: np.ndarray, wanted: int, n: int) -> int:
+    """How many of a seed's neighbours are candidates: ``SEED_POOL_PER_TRACK`` per track
+    the request needs; for a duration, as many tracks as fit the minutes if they were all
+    as short as the catalog's shortest quarter (so a pool that runs dry is rare)."""
+    need = wanted
+    if req.target_minutes is not None and np.isfinite(dur).any():
+        need = math.ceil(req.target_minutes * 60_000 / float(np.nanquantile(dur, 0.25)))
+    return min(n, max(SEED_POOL_MIN, SEED_POOL_PER_TRACK * need))
+
+
+def _attempt(index: CatalogIndex, req: PlaylistRequest, dur: np.ndarray, wanted: int,
+             seed_pool: int) -> tuple[list[int], np.ndarray, dict[str, int]]:
+    """One selection: (rows in order, candidate pool rows, removal counts)."""
+    tracks = index.tracks
+    queues, score, path_t = _sources(index, req, wanted, _rng(req), seed_pool)
     pool = np.flatnonzero(score > -np.inf)
     keys = _keys(tracks, pool, dur)
     allowed, removed = _filters(tracks, pool, req)
@@ -151,14 +187,11 @@ def generate_playlist(index: CatalogIndex, req: PlaylistRequest) -> PlaylistResu
                                              _budget(req, dur), removed)
         dropped: list[int] = []
     else:
-        order, rule_counts, dropped = _select_and_order(index, req, keys, allowed,
-                                                        queues, path_t, wanted)
+        order, rule_counts, dropped = _select_and_order(index, req, keys, allowed, queues,
+                                                        path_t, wanted, seed_pool)
     removed.update(rule_counts)
     removed["min_artist_gap"] = len(dropped)
-    if len(req.track_ids) > len(set(req.track_ids)):
-        removed["duplicate_id"] = len(req.track_ids) - len(set(req.track_ids))
-    return _result(index, req, np.asarray(order, dtype=int), len(pool), removed,
-                   time.perf_counter() - t0)
+    return list(order), pool, removed
 
 
 def _rng(req: PlaylistRequest) -> np.random.Generator:
@@ -181,28 +214,35 @@ def _keys(tracks: pd.DataFrame, pool: np.ndarray, dur: np.ndarray) -> po.TrackKe
 
 def _select_and_order(index: CatalogIndex, req: PlaylistRequest, keys: po.TrackKeys,
                       allowed: np.ndarray, queues: list[Any],
-                      path_t: Callable[[np.ndarray], np.ndarray] | None, wanted: int
-                      ) -> tuple[list[int], dict[str, int], list[int]]:
+                      path_t: Callable[[np.ndarray], np.ndarray] | None, wanted: int,
+                      seed_pool: int) -> tuple[list[int], dict[str, int], list[int]]:
     """Select round-robin, then order; when the artist gap drops tracks, select again
-    without them (up to ``GAP_RETRIES`` times) and keep the longest playlist.
+    without them (up to ``GAP_RETRIES`` times) and keep the longest playlist (most
+    tracks, or for a duration target the most minutes).
 
     Returns:
         (rows in order, rule refusal counts, rows dropped by the artist gap).
     """
     best: tuple[list[int], dict[str, int]] = ([], {})
     banned: list[int] = []
+
+    def size(rows: list[int]) -> float:
+        if req.target_minutes is None:
+            return len(rows)
+        return float(np.nansum(keys.dur[np.asarray(rows, dtype=int)])) if rows else 0.0
+
     for attempt in range(GAP_RETRIES + 1):
         chosen, counts = po.select_round_robin(queues, keys, allowed, req.max_per_artist,
                                                _budget(req, keys.dur))
         order, dropped = _order(index, req, keys, np.asarray(chosen, dtype=int), path_t)
-        if len(order) > len(best[0]):
+        if size(order) > size(best[0]):
             best = (order, counts)
         banned += [r for r in dropped if r not in banned]
         if not dropped or attempt == GAP_RETRIES:
             break
         allowed = allowed.copy()
         allowed[dropped] = False
-        queues, _, path_t = _sources(index, req, wanted, _rng(req))
+        queues, _, path_t = _sources(index, req, wanted, _rng(req), seed_pool)
     return best[0], best[1], [r for r in banned if r not in set(best[0])]
 
 
@@ -249,8 +289,8 @@ def _known(index: CatalogIndex, track_id: str) -> bool:
         return False
 
 
-def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator
-             ) -> tuple[list[Any], np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.random.Generator,
+             seed_pool: int = SEED_POOL_MIN) -> tuple[list[Any], np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
     """Candidate queues per source, a relevance score per catalog row (-inf = not a
     candidate), and for a path the function mapping rows to their position 0..1 on it."""
     n, emb = len(index.tracks), index.embedding
@@ -262,7 +302,7 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
         queues.append(po.Queue(rows[rng.permutation(len(rows))]))
     if req.seed_track:
         i = index.row(req.seed_track)
-        idx, sim = knn(emb[i:i + 1], emb, min(n, max(200, 8 * wanted)))
+        idx, sim = knn(emb[i:i + 1], emb, min(n, seed_pool))
         idx, sim = idx[0][idx[0] != i], sim[0][idx[0] != i]
         score[idx] = np.maximum(score[idx], sim)
         score[i] = 1.0
@@ -271,7 +311,9 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
     if req.path:
         n_sources = len(req.clusters) + sum(map(bool, (req.track_ids, req.seed_track, req.path)))
         queue, path_t = po.path_walk(emb, index.row(req.path[0]), index.row(req.path[1]),
-                                     math.ceil(wanted / n_sources), score)
+                                     math.ceil(wanted / n_sources), score,
+                                     feats=_ramp_features(index.tracks),
+                                     blocked=_path_blocked(index, req.path))
         queues.append(queue)
     prob = np.nan_to_num(index.tracks["cluster_probability"].to_numpy(dtype=float), nan=0.0)
     for c in dict.fromkeys(req.clusters):
@@ -279,6 +321,27 @@ def _sources(index: CatalogIndex, req: PlaylistRequest, wanted: int, rng: np.ran
         score[rows] = np.maximum(score[rows], prob[rows])
         queues.append(po.Queue(rows[po.gumbel_order(prob[rows], CLUSTER_TAU, rng)]))
     return queues, score, path_t
+
+
+def _path_blocked(index: CatalogIndex, ends: tuple[str, str]) -> np.ndarray:
+    """(n,) rows a path never puts between its ends: other releases of A's and B's songs,
+    and tracks by A's or B's artist (the artist-gap rule would otherwise drop B itself when
+    another track by B's artist lands just before it)."""
+    t = index.tracks
+    rows = [index.row(x) for x in ends]
+    groups = t["song_group"].to_numpy()
+    artist = t["artist"].astype(str).str.strip().str.casefold().to_numpy()
+    return np.isin(groups, groups[rows]) | np.isin(artist, artist[rows])
+
+
+def _ramp_features(tracks: pd.DataFrame) -> np.ndarray:
+    """(n, k) ``RAMP_FEATURES`` in catalog standard deviations times their weights (NaN
+    where unknown)."""
+    cols = [c for c in RAMP_FEATURES if c in tracks.columns]
+    x = tracks[cols].to_numpy(dtype=float, na_value=np.nan)
+    sd = np.nanstd(x, axis=0)
+    w = np.array([RAMP_FEATURES[c] for c in cols])
+    return (x - np.nanmean(x, axis=0)) / np.where(sd > 0, sd, 1.0) * w
 
 
 # --- filters and rules -----------------------------------------------------------------
@@ -347,21 +410,42 @@ def _result(index: CatalogIndex, req: PlaylistRequest, rows: np.ndarray, n_candi
                           recipe=make_recipe(index, req, out["track_id"].tolist()), request=req)
 
 
+def _short(req: PlaylistRequest, delivered: int, minutes: float) -> bool:
+    if req.target_minutes is not None:
+        return minutes < req.target_minutes - po.DURATION_SLACK_MS / 60_000
+    return delivered < req.length
+
+
+RULE_ADVICE = {"max_per_artist": "raise Max per artist",
+               "min_artist_gap": "lower Min artist gap",
+               "same_song": None, "duplicate_id": None,
+               "duration_unknown": None, "curve_feature_unknown": None}
+
+
 def _notes(req: PlaylistRequest, delivered: int, minutes: float, candidates: int,
            removed: dict[str, int]) -> list[str]:
-    short = (minutes < req.target_minutes - po.DURATION_SLACK_MS / 60_000
-             if req.target_minutes is not None else delivered < req.length)
-    if not short:
+    """Why a playlist is short, and only the advice that would help: widen a filter only
+    if that filter removed candidates, relax a rule only if it did; else add sources."""
+    if not _short(req, delivered, minutes):
         return []
     want = (f"{req.target_minutes:g} minutes" if req.target_minutes is not None
             else f"{req.length} tracks")
     got = f"{delivered} tracks ({minutes:.1f} min)"
     if candidates == 0:
         return [f"Only {got} of {want}: the sources gave no candidates."]
-    why = ", ".join(f"{v} by {k}" for k, v in sorted(removed.items(), key=lambda kv: -kv[1]) if v)
-    return [f"Only {got} of {want} from {candidates} candidates"
-            + (f"; removed: {why}." if why else ".")
-            + " Widen the filters, add sources or relax the artist rules."]
+    hit = {k: v for k, v in sorted(removed.items(), key=lambda kv: -kv[1]) if v}
+    why = ", ".join(f"{v} by {k.replace('_', ' ')}" for k, v in hit.items())
+    advice = [f"widen the {k.replace('_range', '').replace('_', ' ')} filter"
+              for k, _ in FILTERS if hit.get(k)]
+    advice += ["allow explicit tracks"] if hit.get("explicit") else []
+    advice += [RULE_ADVICE[k] for k in hit if RULE_ADVICE.get(k)]
+    if req.target_minutes is not None:
+        advice.append("add sources (no candidate left fits the remaining minutes)")
+    else:
+        advice.append("add sources")
+    return [f"Only {got} of {want} from {candidates:,} candidates"
+            + (f"; removed: {why}" if why else "; nothing was filtered out")
+            + ". To get more: " + "; ".join(dict.fromkeys(advice)) + "."]
 
 
 # --- recipes ---------------------------------------------------------------------------

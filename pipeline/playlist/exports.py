@@ -66,10 +66,25 @@ def _xml(s: str) -> str:
     return _XML_INVALID.sub("", s)
 
 
+INT_COLUMNS = ("position", "year", "cluster", "popularity", "duration_ms")
+FLOAT_FORMAT = "%.6g"     # audio features and similarities: 0.8123, 128.01, not 0.81230001
+
+
+def _integers(df: pd.DataFrame) -> pd.DataFrame:
+    """Whole-number columns as nullable integers: 1970 and 274040, not 1970.0, 274040.0."""
+    out = df.copy()
+    for col in INT_COLUMNS:
+        if col in out and pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = pd.array(out[col].to_numpy(dtype=float, na_value=float("nan")).round(),
+                                dtype="Float64").astype("Int64")
+    return out
+
+
 def to_csv(result: PlaylistResult, title: str | None = None) -> str:
-    """The playlist table (every column of ``result.tracks``) as CSV text."""
+    """The playlist table (every column of ``result.tracks``) as CSV text; years, positions,
+    popularity and durations (ms) as integers, other numbers to 6 significant digits."""
     buf = io.StringIO()
-    result.tracks.to_csv(buf, index=False)
+    _integers(result.tracks).to_csv(buf, index=False, float_format=FLOAT_FORMAT)
     return buf.getvalue()
 
 

@@ -364,25 +364,43 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.reshape(-1), uni
 
 
-def path_walk(emb: np.ndarray, ra: int, rb: int, steps: int, score: np.ndarray
-              ) -> tuple[PathQueue, Callable[[np.ndarray], np.ndarray]]:
-    """A walk of ``steps`` points on the straight line from track A to track B.
+PATH_NEIGHBOURS = 60      # embedding neighbours of each point on an A->B walk
+PATH_FEATURE_POOL = 200   # tracks nearest to each point's feature targets
+PATH_EMB_WEIGHT = 1.0     # cost of (1 - cosine) against the feature deviation (in sds)
 
-    Each point's 60 nearest tracks (cosine, full embedding) are its candidates; A and B
-    are reserved for the first and last step.
+
+def path_walk(emb: np.ndarray, ra: int, rb: int, steps: int, score: np.ndarray,
+              feats: np.ndarray | None = None, blocked: np.ndarray | None = None
+              ) -> tuple[PathQueue, Callable[[np.ndarray], np.ndarray]]:
+    """A walk of ``steps`` points from track A to track B that ramps.
+
+    Point ``s`` (``u = s / (steps - 1)``) has an embedding target on the straight line from
+    A to B and, with ``feats``, feature targets ``(1 - u) * feats[A] + u * feats[B]``. Its
+    candidates are the ``PATH_NEIGHBOURS`` nearest tracks to the embedding target and the
+    ``PATH_FEATURE_POOL`` nearest to the feature targets, ranked by the feature deviation
+    (root mean square, in the features' units) plus ``PATH_EMB_WEIGHT * (1 - cosine)``. The
+    embedding alone stays in one region and then jumps (ballads, then one step to EDM);
+    the feature targets make every step move a bounded amount towards B. A and B are
+    reserved for the first and last step.
 
     Args:
         emb: (n, d) catalog embedding; ra, rb: rows of A and B.
         score: (n,) relevance per row, raised in place to each candidate's best similarity.
+        feats: (n, k) features to ramp, scaled to comparable units (NaN allowed), or None.
+        blocked: (n,) rows never taken between A and B (other releases of A's and B's songs).
     Returns:
         (the queue, a function mapping rows (k,) to their position 0..1 along the path).
     """
     a, b = emb[ra], emb[rb]
     u = np.linspace(0, 1, max(steps, 2))[:, None]
     points = (1 - u) * a + u * b                          # (steps, d); knn unit-normalises
-    idx, sim = knn(points, emb, min(len(emb), 60))
+    idx, sim = knn(points, emb, min(len(emb), PATH_NEIGHBOURS))
     np.maximum.at(score, idx.ravel(), sim.ravel().astype(float))
     lists = [[r for r in row if r not in (ra, rb)] for row in idx.tolist()]
+    if feats is not None:
+        lists = _ramp_lists(emb, feats, ra, rb, points, u[:, 0], lists, score)
+    if blocked is not None:
+        lists = [[r for r in row if not blocked[r]] for row in lists]
     lists[0], lists[-1] = [ra] + lists[0], [rb] + lists[-1]
     queue = PathQueue(lists)
     d = b - a
@@ -392,3 +410,25 @@ def path_walk(emb: np.ndarray, ra: int, rb: int, steps: int, score: np.ndarray
         proj = np.clip((emb[rows] - a) @ d / denom, 0, 1)
         return np.array([queue.step_of.get(int(r), p) for r, p in zip(rows, proj)])
     return queue, t_of
+
+
+def _ramp_lists(emb: np.ndarray, feats: np.ndarray, ra: int, rb: int, points: np.ndarray,
+                u: np.ndarray, lists: list[list[int]], score: np.ndarray) -> list[list[int]]:
+    """Per point, its candidates (embedding neighbours + feature-nearest tracks) ranked by
+    feature deviation from the point's targets plus the embedding distance."""
+    f = np.nan_to_num(feats, nan=np.nanmean(feats, axis=0))
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    out = []
+    for s, (p, w) in enumerate(zip(points, u)):
+        target = (1 - w) * f[ra] + w * f[rb]
+        dev = np.sqrt(((f - target) ** 2).mean(axis=1))            # (n,)
+        k = min(PATH_FEATURE_POOL, len(f) - 1)
+        near = np.argpartition(dev, k)[:k + 1] if k < len(f) else np.arange(len(f))
+        cand = np.unique(np.concatenate([np.asarray(lists[s], dtype=int), near]))
+        cand = cand[(cand != ra) & (cand != rb)]
+        pn = p / max(float(np.linalg.norm(p)), 1e-12)
+        cos = unit[cand] @ pn
+        score[cand] = np.maximum(score[cand], cos)
+        cost = dev[cand] + PATH_EMB_WEIGHT * (1 - cos)
+        out.append(cand[np.lexsort((cand, cost))].tolist())
+    return out

@@ -72,6 +72,21 @@ def test_csv_round_trip(result: PlaylistResult) -> None:
     pd.testing.assert_series_equal(back["energy"], result.tracks["energy"], check_dtype=False)
 
 
+def test_csv_writes_integers_as_integers(result: PlaylistResult) -> None:
+    """Years, popularity, durations and positions are written 1970 and 274040, never 1970.0
+    (issue 13 item 8); missing values stay empty."""
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(result))))
+    assert rows
+    for col in ("year", "popularity", "duration_ms", "position", "cluster"):
+        values = [r[col] for r in rows if r[col] != ""]
+        assert values and all(v.lstrip("-").isdigit() for v in values), (col, values[:5])
+    back = pd.read_csv(io.StringIO(to_csv(result)))
+    known = result.tracks["year"].notna().to_numpy()
+    assert (back["year"].to_numpy()[known] == result.tracks["year"].to_numpy()[known]).all()
+
+
 def test_m3u8_structure(result: PlaylistResult) -> None:
     lines = to_m3u8(result, title="Road trip").splitlines()
     assert lines[0] == "#EXTM3U" and lines[1] == "#PLAYLIST:Road trip"

@@ -170,7 +170,8 @@ def test_impossible_filters_return_empty_playlist_and_say_why(index: CatalogInde
     rep = res.report
     assert rep["delivered"] == 0 and rep["requested"] == "25 tracks"
     assert rep["removed_by"]["year_range"] == rep["candidates"] > 0
-    assert "year_range" in rep["notes"][0] and np.isnan(res.smoothness)
+    assert "by year range" in rep["notes"][0]
+    assert "widen the year filter" in rep["notes"][0] and np.isnan(res.smoothness)
 
 
 def test_artist_cap_limits_a_single_artist_source(index: CatalogIndex) -> None:

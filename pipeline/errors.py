@@ -7,4 +7,5 @@ class CatalogError(ValueError):
 
 
 class CacheError(RuntimeError):
-    """The cache directory is missing, incomplete or was built by another version."""
+    """The cache directory is missing, incomplete, was built by another version, or cannot be
+    used (a file in its place, not writable)."""

@@ -1,9 +1,11 @@
 """The catalog: where files come from, their schemas, ingest and validation, the model
 features, and the aggregates the Trends page reads."""
 from .features import FeatureScaler, build_features, effective_year
-from .ingest import IngestResult, ingest, normalise_title, parse_release
-from .schemas import AUDIO, CANONICAL, REQUIRED, SCHEMAS, Schema, detect, to_canonical
-from .sources import DEFAULT_URL, download_default, md5_of, read_catalog_file, resolve_catalog
+from .ingest import MIN_TRACKS, IngestResult, ingest, normalise_title, parse_release
+from .preflight import Preflight, preflight
+from .reader import read_catalog_file
+from .schemas import AUDIO, CANONICAL, REQUIRED, SCHEMAS, Mapped, Schema, detect, to_canonical
+from .sources import DEFAULT_URL, download_default, md5_of, resolve_catalog
 from .trends import (
                      TREND_FEATURES,
                      cluster_share_by_year,
@@ -16,10 +18,11 @@ from .trends import (
                      popularity_by_group,
 )
 
-__all__ = ["AUDIO", "CANONICAL", "DEFAULT_URL", "FeatureScaler", "IngestResult", "REQUIRED",
+__all__ = ["AUDIO", "CANONICAL", "DEFAULT_URL", "FeatureScaler", "IngestResult", "MIN_TRACKS",
+           "Mapped", "Preflight", "REQUIRED",
            "SCHEMAS", "Schema", "TREND_FEATURES", "build_features", "cluster_share_by_year",
            "correlation_matrix", "detect", "download_default", "effective_year",
            "feature_by_year", "feature_distribution", "filter_tracks", "ingest",
            "key_mode_distribution", "md5_of", "normalise_title", "normalised_trends",
-           "parse_release", "popularity_by_group", "read_catalog_file", "resolve_catalog",
+           "parse_release", "popularity_by_group", "preflight", "read_catalog_file", "resolve_catalog",
            "to_canonical"]

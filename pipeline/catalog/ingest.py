@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.errors import CatalogError
 
+from .rows import REJECT_COLUMNS, damaged_rows, duplicate_conflicts, source_rows
 from .schemas import AUDIO, REQUIRED, to_canonical
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ RANGES: dict[str, tuple[float, float, str]] = {
 }
 NUMERIC = [*AUDIO, "duration_ms", "popularity", "time_signature", "decade"]
 TEXT_FILL = {"track_name": "(untitled)", "artist": "(unknown artist)"}
-REJECT_COLUMNS = ["source_file", "source_row", "track_id", "track_name", "artist", "column",
-                  "value", "reason"]
+# The smallest catalog we build: the map places each track among its 30 nearest neighbours
+# (projection.n_neighbors) and clustering needs groups of several tracks; 10 tracks built
+# to 0 clusters (all noise), 60 to 3. Below 50 a map says nothing a table does not.
+MIN_TRACKS = 50
+PROFILE = ["danceability", "energy", "loudness", "speechiness", "acousticness", "liveness",
+           "valence", "tempo"]  # the required audio features: what places a track on the map
 
 
 @dataclass
@@ -50,29 +55,52 @@ class IngestResult:
 
 
 def parse_release(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Release year and its precision from ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` text.
+    """Release year and its precision from the date formats exports use.
+
+    ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` (also with ``/`` or ``.``, and a time after it),
+    ``M/D/YYYY`` or ``D.M.YYYY`` (day precision; only the year is used), ``MM/YYYY``.
+    Anything else (``unknown``, ``0000``, a year outside 1900-2100) is an unknown year:
+    the track is kept, the year is NaN.
 
     Returns:
         (year as float with NaN, precision in {"day", "month", "year", None}).
     """
     s = text.astype("string").str.strip()
-    m = s.str.extract(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?(?:[ T].*)?$")
-    year = pd.to_numeric(m[0], errors="coerce").astype(float)
-    precision = pd.Series(np.where(m[2].notna(), "day", np.where(m[1].notna(), "month", "year")),
-                          index=s.index, dtype="object").where(year.notna(), None)
+    iso = s.str.extract(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?(?:[ T].*)?$")
+    dmy = s.str.extract(r"^\d{1,2}[-/.]\d{1,2}[-/.](\d{4})(?:[ T].*)?$")[0]
+    my = s.str.extract(r"^\d{1,2}[-/.](\d{4})$")[0]
+    year = pd.to_numeric(iso[0].fillna(dmy).fillna(my), errors="coerce").astype(float)
+    lo, hi, _ = RANGES["year"]
+    year = year.where((year >= lo) & (year <= hi))
+    precision = np.where(iso[2].notna() | dmy.notna(), "day",
+                         np.where(iso[1].notna() | my.notna(), "month", "year"))
+    precision = pd.Series(precision, index=s.index, dtype="object").where(year.notna(), None)
     return year, precision
 
 
-def _check_file(df: pd.DataFrame, path: Path) -> None:
-    """Whole-file problems: no rows, or a required column entirely empty."""
+def check_columns(path: Path, absent: dict[str, list[str]]) -> None:
+    """A required column the file lacks, with the file's columns that look like it."""
+    for col in REQUIRED:
+        if col in absent:
+            near = absent[col]
+            similar = (f" (similar columns in the file: {', '.join(repr(n) for n in near)})"
+                       if near else "")
+            raise CatalogError(
+                f"{path}: required column '{col}' is missing{similar}. Add it, or rename "
+                f"your column to '{col}', and build again.")
+
+
+def check_file(df: pd.DataFrame, path: Path, absent: dict[str, list[str]]) -> None:
+    """Whole-file problems: no rows, a required column missing or entirely empty."""
     if df.empty:
         raise CatalogError(f"{path}: the file has a header but no rows. Export the catalog "
                            "again with at least one track.")
+    check_columns(path, absent)
     for col in REQUIRED:
         if df[col].isna().all():
             raise CatalogError(
-                f"{path}: required column '{col}' is missing or entirely empty. "
-                f"Fill it in (or map your column to '{col}') and build again.")
+                f"{path}: required column '{col}' is entirely empty. Fill it in (or map "
+                f"your column to '{col}') and build again.")
 
 
 def _validate_rows(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,7 +112,16 @@ def _validate_rows(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataF
         num = pd.to_numeric(raw, errors="coerce")
         bad_text = raw.notna() & num.isna()
         if bad_text.any():
-            problems.append(_problem(out, bad_text, col, raw, "not a number"))
+            comma = bad_text & raw.astype("string").str.fullmatch(r"\s*-?\d*,\d+\s*").fillna(False)
+            if comma.any():
+                problems.append(_problem(out, comma, col, raw, "not a number: decimal comma "
+                                         "(write 0.7, not 0,7; export with a decimal point)"))
+            if (bad_text & ~comma).any():
+                problems.append(_problem(out, bad_text & ~comma, col, raw, "not a number"))
+        infinite = np.isinf(num.astype(float))
+        if infinite.any():
+            problems.append(_problem(out, infinite, col, raw, "not a finite number"))
+            num = num.where(~infinite)
         if col in REQUIRED:
             empty = raw.isna()
             if empty.any():
@@ -95,17 +132,8 @@ def _validate_rows(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataF
             outside = num.notna() & ((num < lo) | (num > hi))
             if outside.any():
                 problems.append(_problem(out, outside, col, raw, f"out of range: expected {meaning}"))
-    year, precision = parse_release(out["release_date"])
-    bad_date = out["release_date"].notna() & year.isna()
-    if bad_date.any():
-        problems.append(_problem(out, bad_date, "release_date", out["release_date"],
-                                 "not a date: expected YYYY, YYYY-MM or YYYY-MM-DD"))
-    lo, hi, meaning = RANGES["year"]
-    outside = year.notna() & ((year < lo) | (year > hi))
-    if outside.any():
-        problems.append(_problem(out, outside, "release_date", out["release_date"],
-                                 f"out of range: expected {meaning}"))
-    out["year"], out["year_precision"] = year, precision
+    # A date that cannot be read costs the year only, never the track (the map needs none).
+    out["year"], out["year_precision"] = parse_release(out["release_date"])
     if "track_id" in out and out["track_id"].isna().any():
         problems.append(_problem(out, out["track_id"].isna(), "track_id", out["track_id"],
                                  "empty track id"))
@@ -201,33 +229,98 @@ def _reason_counts(rejected: pd.DataFrame) -> dict[str, int]:
     return rejected["reason"].str.split("; ").explode().value_counts().to_dict()
 
 
+def _top_reasons(rejected: pd.DataFrame, n: int = 3) -> str:
+    """The commonest reject reasons with an example row, for a message (rejects.csv is not
+    written when the build stops)."""
+    parts = []
+    for reason, count in list(_reason_counts(rejected).items())[:n]:
+        row = rejected.loc[rejected["reason"].str.contains(reason, regex=False)].iloc[0]
+        parts.append(f"{count} x {reason} (e.g. {row['source_file']} row {row['source_row']})")
+    return "; ".join(parts)
+
+
+def _read_report(raw: pd.DataFrame, renamed: dict[str, str]) -> dict:
+    """How one file was read: format, encoding, separator, compression, renamed columns."""
+    info = raw.attrs.get("read", {})
+    return {k: v for k, v in {
+        "format": info.get("format"), "encoding": info.get("encoding"),
+        "separator": {"\t": "tab"}.get(info.get("separator"), info.get("separator")),
+        "compression": info.get("compression"), "columns_renamed": renamed,
+    }.items() if v}
+
+
+def _read_file(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One file: map, check as a whole, reject damaged and invalid rows.
+
+    Returns:
+        (good rows, rejected rows, the file's read report).
+    """
+    mapped = to_canonical(raw, path)
+    df = mapped.table
+    df["source_file"] = path.name
+    df["source_row"] = source_rows(raw)
+    check_file(df, path, mapped.absent)
+    damaged, damage_rejects = damaged_rows(raw, df)
+    kept = df[~damaged]
+    if kept.empty:
+        raise CatalogError(f"{path}: no readable row: {_top_reasons(damage_rejects)}.")
+    check_file(kept, path, mapped.absent)
+    good, bad = _validate_rows(kept, path)
+    bad = pd.concat([damage_rejects, bad], ignore_index=True) if len(damage_rejects) else bad
+    report = {"file": path.name, "schema": mapped.schema, "rows_read": len(df),
+              **_read_report(raw, mapped.renamed)}
+    if mapped.renamed:
+        log.info("%s: columns read as %s", path.name, mapped.renamed)
+    return good, bad.sort_values("source_row", kind="stable"), report
+
+
+def _check_size(tracks: pd.DataFrame, files: list[Path], report: dict) -> None:
+    """Enough distinct tracks for a map: MIN_TRACKS tracks whose audio features differ."""
+    names = ", ".join(str(p) for p in files)
+    counts = (f"{report['rows_read']} rows read, {report['rejected_rows']} rejected, "
+              f"{report['duplicate_ids_merged']} duplicate ids merged")
+    if len(tracks) < MIN_TRACKS:
+        raise CatalogError(
+            f"{names}: {len(tracks)} track{'s' * (len(tracks) != 1)} ({counts}); a catalog "
+            f"needs at least {MIN_TRACKS} "
+            "tracks for the map, clusters and recommendations. Add tracks and build again.")
+    profiles = len(tracks[PROFILE].drop_duplicates())
+    if profiles < MIN_TRACKS:
+        what = ("every track has the same audio features" if profiles == 1 else
+                f"only {profiles} distinct audio-feature profiles")
+        raise CatalogError(
+            f"{names}: {len(tracks)} tracks but {what} ({', '.join(PROFILE)}); the map needs "
+            f"at least {MIN_TRACKS} tracks that differ. Check that the feature columns were "
+            "exported with their values (not a constant or a formula) and build again.")
+
+
 def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
     """Validate, map and merge raw catalog tables into the canonical track table.
 
     Args:
         files: (raw string table, path) per input file; all must map to a known schema.
+
+    Raises:
+        CatalogError: a whole-file problem, every row rejected, or fewer than
+            ``MIN_TRACKS`` distinct tracks.
     """
-    mapped, rejects, schemas = [], [], []
-    rows_read = 0
+    mapped, rejects, reads = [], [], []
     for raw, path in files:
-        df, schema = to_canonical(raw, path)
-        schemas.append(schema)
-        rows_read += len(df)
-        df["source_file"] = path.name
-        df["source_row"] = np.arange(len(df)) + 2  # 1-based line in the file, after the header
-        _check_file(df, path)
-        good, bad = _validate_rows(df, path)
+        good, bad, read = _read_file(raw, path)
         mapped.append(good)
         rejects.append(bad)
+        reads.append(read)
     rows = pd.concat(mapped, ignore_index=True)
     rejected = pd.concat(rejects, ignore_index=True)
     if rows.empty:
         names = ", ".join(str(p) for _, p in files)
-        raise CatalogError(f"{names}: every row was rejected ({len(rejected)} problems); "
-                           "see the reasons in rejects.csv and fix the file.")
+        raise CatalogError(f"{names}: every row was rejected ({len(rejected)} rows): "
+                           f"{_top_reasons(rejected)}. Fix the file and build again.")
     filled = {c: int(rows[c].isna().sum()) for c in TEXT_FILL}
+    unknown_dates = rows.loc[rows["release_date"].notna() & rows["year"].isna(), "release_date"]
     rows = rows.fillna(TEXT_FILL)
     rows["key"] = rows["key"].where(rows["key"] >= 0)  # -1 means "no key detected"
+    conflicts = duplicate_conflicts(rows)
     tracks, memberships = _merge_duplicates(rows)
     tracks["song_group"], tracks["n_releases"] = _same_song_groups(tracks)
     tracks["uri"] = np.where(tracks["track_id"].str.contains(":"), None,
@@ -235,17 +328,22 @@ def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
     tracks["decade"] = tracks["decade"].fillna((tracks["year"] // 10) * 10)
     tracks = _finish_types(tracks)
     report = {
-        "schemas": sorted(set(schemas)), "files": [p.name for _, p in files],
-        "rows_read": rows_read, "tracks": len(tracks),
+        "schemas": sorted({r["schema"] for r in reads}), "files": [p.name for _, p in files],
+        "rows_read": sum(r["rows_read"] for r in reads), "tracks": len(tracks),
         "rejected_rows": len(rejected),
         "reject_reasons": _reason_counts(rejected),
         "duplicate_ids_merged": int(len(rows) - len(tracks)),
+        "duplicate_ids_conflicting": conflicts,
+        "release_date_unknown": {"rows": int(len(unknown_dates)),
+                                 "examples": unknown_dates.drop_duplicates().head(5).tolist()},
         "same_song_groups": int(tracks.loc[tracks["n_releases"] > 1, "song_group"].nunique()),
         "tracks_in_same_song_groups": int((tracks["n_releases"] > 1).sum()),
         "missing_text_filled": filled,
         "playlists": int(memberships["playlist_id"].nunique()),
         "has_playlists": bool(len(memberships)),
+        "input": reads,
     }
-    log.info("ingest: %d rows read, %d tracks, %d rejected", rows_read, len(tracks),
+    _check_size(tracks, [p for _, p in files], report)
+    log.info("ingest: %d rows read, %d tracks, %d rejected", report["rows_read"], len(tracks),
              report["rejected_rows"])
     return IngestResult(tracks, memberships, rejected, report)

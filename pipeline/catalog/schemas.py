@@ -5,9 +5,10 @@ loosely typed values; validation (numbers, ranges) happens in :mod:`pipeline.ing
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +37,18 @@ class Schema:
     name: str
     signature: frozenset[str]
     mapper: Callable[[pd.DataFrame, Path], pd.DataFrame]
+    columns: frozenset[str] = frozenset()   # every other column the mapper reads
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> other names
+
+
+@dataclass
+class Mapped:
+    """One file's table in canonical columns, and how its header was read."""
+
+    table: pd.DataFrame
+    schema: str
+    renamed: dict[str, str]     # file column -> the name it was read as
+    absent: dict[str, list[str]]  # canonical column the file lacks -> similar file columns
 
 
 def _stable_id(prefix: str, *parts: pd.Series) -> pd.Series:
@@ -102,41 +115,124 @@ def _map_canonical(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     out = df.copy()
     if "artists" not in out:
         out["artists"] = out["artist"]
+    if "track_id" not in out:  # a spreadsheet without ids: stable ids from the text
+        out["track_id"] = _stable_id("id:", out["track_name"], out["artist"],
+                                     out.get("release_date", pd.Series("", index=out.index)))
     return out
 
 
+_SONGS30K_READS = frozenset({"track_popularity", "track_album_id", "track_album_name",
+                             "playlist_genre", "playlist_subgenre", "playlist_name"})
+_SPOTIFY2000_READS = frozenset({"Loudness (dB)", "Popularity", "Danceability", "Liveness",
+                                "Valence", "Acousticness", "Speechiness", "Year"})
+# Other names spreadsheets and exports give the canonical columns (compared by _key).
+CANONICAL_ALIASES: dict[str, tuple[str, ...]] = {
+    "track_id": ("id", "spotify_id", "song_id", "track_uri_id"),
+    "track_name": ("name", "title", "song", "song_name", "song_title", "track_title", "track"),
+    "artist": ("artist_name", "artists", "track_artist", "performer", "artist_s"),
+    "album_name": ("album", "track_album_name"),
+    "release_date": ("date", "year", "release_year", "album_release_date",
+                     "track_album_release_date", "released"),
+    "popularity": ("track_popularity",),
+    "tempo": ("bpm", "beats_per_minute", "beats_per_minute_bpm"),
+    "loudness": ("loudness_db",),
+    "genre": ("playlist_genre", "track_genre", "top_genre"),
+}
+
 SCHEMAS = [
     Schema("songs30k", frozenset({"track_id", "track_name", "track_artist", "playlist_id",
-                                  "track_album_release_date"}), _map_songs30k),
-    Schema("hit_predictor", frozenset({"track", "artist", "uri", "target"}), _map_hit_predictor),
+                                  "track_album_release_date"}), _map_songs30k,
+           frozenset(CANONICAL) | _SONGS30K_READS),
+    Schema("hit_predictor", frozenset({"track", "artist", "uri", "target"}), _map_hit_predictor,
+           frozenset(CANONICAL)),
     Schema("by_genre", frozenset({"track_id", "artists", "track_name", "track_genre"}),
-           _map_by_genre),
+           _map_by_genre, frozenset(CANONICAL)),
     Schema("spotify2000", frozenset({"Title", "Artist", "Top Genre", "Beats Per Minute (BPM)",
-                                     "Energy", "Length (Duration)"}), _map_spotify2000),
-    Schema("canonical", frozenset({"track_id", "track_name", "artist", *REQUIRED}),
-           _map_canonical),
+                                     "Energy", "Length (Duration)"}), _map_spotify2000,
+           _SPOTIFY2000_READS),
+    Schema("canonical", frozenset({"track_name", "artist", *REQUIRED}), _map_canonical,
+           frozenset(CANONICAL), CANONICAL_ALIASES),
 ]
+
+
+def _key(name: str) -> str:
+    """A column name as compared: casefolded, every run of other characters one '_'."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).casefold()).strip("_")
+
+
+def _renames(columns: list[str], schema: Schema) -> dict[str, str]:
+    """File column -> schema column, for headers that differ only in case, spaces or
+    punctuation (``Danceability ``, ``TEMPO``, ``Track Name``) or use a known alias.
+    A column already named exactly is never displaced."""
+    wanted = schema.signature | schema.columns
+    taken = {c for c in columns if c in wanted}
+    by_key: dict[str, str] = {}
+    for name in sorted(wanted):
+        by_key.setdefault(_key(name), name)
+        for alias in schema.aliases.get(name, ()):
+            by_key.setdefault(_key(alias), name)
+    out: dict[str, str] = {}
+    for col in columns:
+        target = by_key.get(_key(col))
+        if col not in wanted and target and target not in taken:
+            out[col] = target
+            taken.add(target)
+    return out
+
+
+def near_misses(name: str, columns: list[str]) -> list[str]:
+    """File columns that look like ``name`` (typos, abbreviations, extra words)."""
+    keys = {_key(c): c for c in columns}
+    k = _key(name)
+    close = difflib.get_close_matches(k, list(keys), n=3, cutoff=0.6)
+    close += [key for key in keys if len(k) >= 4 and (k in key or (len(key) >= 4 and key in k))]
+    return list(dict.fromkeys(keys[c] for c in close))[:3]
+
+
+def _describe_missing(missing: list[str], columns: list[str]) -> str:
+    parts = []
+    for m in sorted(missing):
+        near = near_misses(m, columns)
+        parts.append(f"'{m}'" + (f" (similar: {', '.join(repr(n) for n in near)})" if near else ""))
+    return ", ".join(parts)
 
 
 def detect(columns: list[str], path: Path) -> Schema:
     """Pick the schema whose signature columns are all present, or explain what is missing."""
-    present = {c.strip() for c in columns}
+    return _detect([str(c).strip() for c in columns], path)[0]
+
+
+def _detect(columns: list[str], path: Path) -> tuple[Schema, dict[str, str]]:
+    best: tuple[int, Schema, set[str]] | None = None
     for schema in SCHEMAS:
-        if schema.signature <= present:
-            return schema
+        renamed = _renames(columns, schema)
+        present = {renamed.get(c, c) for c in columns}
+        missing = schema.signature - present
+        if not missing:
+            return schema, renamed
+        score = len(schema.signature) - len(missing)
+        if best is None or score > best[0]:
+            best = (score, schema, missing)
     needs = "; ".join(f"{s.name}: {', '.join(sorted(s.signature))}" for s in SCHEMAS)
+    _, closest, missing = best
     raise CatalogError(
-        f"{path}: unknown catalog schema. Columns found: {', '.join(sorted(present)) or '(none)'}. "
+        f"{path}: unknown catalog schema. Columns found: {', '.join(sorted(columns)) or '(none)'}. "
+        f"Closest known schema '{closest.name}' lacks {_describe_missing(list(missing), columns)}. "
         f"Rename the columns to match one of the known schemas ({needs})."
     )
 
 
-def to_canonical(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
+def to_canonical(df: pd.DataFrame, path: Path) -> Mapped:
     """Map one file's raw table to the canonical columns (missing ones filled with NA)."""
-    df = df.rename(columns=lambda c: c.strip())
-    schema = detect(list(df.columns), path)
-    mapped = schema.mapper(df, path)
+    original = [str(c) for c in df.columns]
+    df = df.rename(columns=lambda c: str(c).strip())
+    schema, renamed = _detect(list(df.columns), path)
+    mapped = schema.mapper(df.rename(columns=renamed), path)
+    absent = {}
     for col in CANONICAL:
         if col not in mapped:
             mapped[col] = pd.NA
-    return mapped[CANONICAL].copy(), schema.name
+            absent[col] = near_misses(col, [c for c in df.columns if c not in renamed])
+    read_as = {o: renamed.get(o.strip(), o.strip()) for o in original}
+    return Mapped(mapped[CANONICAL].copy(), schema.name,
+                  {o: n for o, n in read_as.items() if o != n}, absent)

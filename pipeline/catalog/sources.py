@@ -8,8 +8,6 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-import pandas as pd
-
 from pipeline.errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -20,8 +18,9 @@ DEFAULT_URL = (
 )
 DEFAULT_MD5 = "976d25e04baef7d04df69175fb013dd4"
 DEFAULT_NAME = "spotify_songs.csv"
-# Text that means "no value" in the exports we meet (R writes NA, spreadsheets leave blanks).
-NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL"]
+# What a folder may hold: CSV/TSV exports (optionally gzip-compressed), one-file zips,
+# parquet (a .txt beside them is more often a note than a catalog; pass one by name).
+CATALOG_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".zip", ".parquet")
 
 
 def md5_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -54,10 +53,7 @@ def resolve_catalog(
                 "(or a folder of them) with --catalog or the CATALOG environment variable."
             )
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in {".csv", ".parquet"})
-            if not files:
-                raise CatalogError(f"{path}: folder holds no .csv or .parquet catalog files.")
-            return files
+            return _folder_files(path)
         return [path]
     local = raw_dir / DEFAULT_NAME
     if local.exists():
@@ -91,25 +87,15 @@ def download_default(dest: Path, url: str = DEFAULT_URL, md5: str = DEFAULT_MD5)
     return dest
 
 
-def read_catalog_file(path: Path) -> pd.DataFrame:
-    """Read one CSV (any of ``,`` ``;`` ``\\t``, BOM, CRLF) or parquet file as text columns.
-
-    Values stay strings so that validation can quote exactly what the file held.
-    """
-    try:
-        if path.suffix.lower() == ".parquet":
-            df = pd.read_parquet(path)
-            return df.astype("string")
-        with open(path, encoding="utf-8-sig", errors="strict") as fh:
-            head = fh.readline()
-        sep = max([",", ";", "\t"], key=head.count)
-        return pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig",
-                           keep_default_na=False, na_values=NA_VALUES)
-    except pd.errors.EmptyDataError:
-        raise CatalogError(f"{path}: the file is empty. Export the catalog again with a header "
-                           "row and at least one track.") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+def _folder_files(folder: Path) -> list[Path]:
+    """Every catalog file in a folder (not its subfolders), or say what the folder holds."""
+    entries = sorted(folder.iterdir())
+    files = [p for p in entries if p.is_file() and not p.name.startswith(".")
+             and p.name.lower().endswith(CATALOG_SUFFIXES)]
+    if not files:
+        held = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries[:8]) or "nothing"
+        more = f" and {len(entries) - 8} more" if len(entries) > 8 else ""
         raise CatalogError(
-            f"{path}: cannot be read as a catalog ({type(exc).__name__}: {exc}). "
-            "Save it as UTF-8 CSV (comma or semicolon separated) or parquet."
-        ) from None
+            f"{folder}: folder holds no catalog files (it holds {held}{more}). Put the "
+            f"catalog there as {', '.join(CATALOG_SUFFIXES)}, or pass the file itself.")
+    return files

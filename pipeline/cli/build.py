@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
+from pipeline.errors import CacheError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +29,31 @@ def load_config(path: str | None, seed: int | None) -> PipelineConfig:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.build import build
-    from pipeline.catalog import resolve_catalog
+    from pipeline.catalog import preflight, resolve_catalog
 
     files = resolve_catalog(args.catalog)
-    metrics = build(files, Path(args.cache), load_config(args.config, args.seed), args.force,
-                    workers=args.workers)
+    cache = Path(args.cache)
+    # Whole-file problems and a bad cache path in about a second, before any worker starts.
+    preflight(files, cache)
+    try:
+        metrics = build(files, cache, load_config(args.config, args.seed), args.force,
+                        workers=args.workers)
+    except OSError as exc:  # disk full, permissions changed mid-build: say which file
+        raise CacheError(f"{exc.filename or cache}: {exc.strerror or exc}. Check that the "
+                         "cache folder is writable and the disk has space, then build "
+                         "again.") from None
+    _print_summary(metrics, args.cache)
+    return 0
+
+
+def _print_summary(metrics: dict, cache: str) -> None:
     c, cl, e = metrics["catalog"], metrics["clusters"], metrics["embedding"]
     print(f"catalog : {c['tracks']} tracks from {c['rows_read']} rows "
-          f"({c['rejected_rows']} rejected -> {args.cache}/rejects.csv, "
+          f"({c['rejected_rows']} rejected -> {cache}/rejects.csv, "
           f"{c['duplicate_ids_merged']} duplicate rows merged, "
           f"{c['same_song_groups']} same-song groups)")
+    for line in _input_notes(c):
+        print(f"input   : {line}")
     print(f"embed   : {e['dim']}-d, {e['validation']['name']} = {e['validation']['value']} "
           f"(raw features {e['validation']['raw_features_baseline']})")
     nb = metrics.get("neighbors")
@@ -48,4 +64,25 @@ def run(args: argparse.Namespace) -> int:
           f"silhouette {cl['silhouette']} (KMeans k={cl['kmeans_baseline']['k']}: "
           f"{cl['kmeans_baseline']['silhouette']}), DBCV {cl['dbcv']}")
     print("timings : " + json.dumps(metrics["timings_s"]))
-    return 0
+
+
+def _input_notes(catalog: dict) -> list[str]:
+    """What the reader had to work out (anything but plain UTF-8 CSV), dates, conflicts."""
+    notes = []
+    for f in catalog.get("input", []):
+        parts = [f"{k} {f[k]}" for k in ("encoding", "separator", "compression")
+                 if f.get(k) and f[k] not in ("utf-8", ",")]
+        if f.get("columns_renamed"):
+            parts.append("columns read as " + ", ".join(
+                f"{old!r} -> {new}" for old, new in f["columns_renamed"].items()))
+        if parts:
+            notes.append(f"{f['file']}: " + "; ".join(parts))
+    dates = catalog.get("release_date_unknown", {})
+    if dates.get("rows"):
+        notes.append(f"{dates['rows']} rows kept with an unknown year (release date not "
+                     f"readable, e.g. {', '.join(map(repr, dates['examples'][:3]))})")
+    conflicts = catalog.get("duplicate_ids_conflicting", {})
+    if conflicts.get("ids"):
+        notes.append(f"{conflicts['ids']} duplicate ids with conflicting values: first row "
+                     f"kept ({', '.join(conflicts['columns'])})")
+    return notes

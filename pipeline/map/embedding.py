@@ -102,8 +102,12 @@ def train_encoder(x: np.ndarray, playlists: Groups, artists: Groups, cfg: Embedd
         order = rng.permutation(len(a))
         a, b = a[order], b[order]
         model.train()
-        for i in range(0, len(a) - cfg.batch_size + 1, cfg.batch_size):
-            ia, ib = a[i:i + cfg.batch_size], b[i:i + cfg.batch_size]
+        # A catalog with fewer pairs than a batch trains on one smaller batch (with no
+        # pair at all the encoder stays as initialised): never an epoch without a loss.
+        batch = min(cfg.batch_size, len(a))
+        loss = None
+        for i in range(0, len(a) - batch + 1, batch) if batch >= 2 else ():
+            ia, ib = a[i:i + batch], b[i:i + batch]
             va, vb = xt[ia], xt[ib]
             if self_supervised:
                 va, vb = _augment(va, torch), _augment(vb, torch)
@@ -112,7 +116,11 @@ def train_encoder(x: np.ndarray, playlists: Groups, artists: Groups, cfg: Embedd
             loss.backward()
             opt.step()
             steps += 1
-        log.debug("embedding epoch %d loss %.4f", epoch, float(loss.detach()))
+        if loss is not None:
+            log.debug("embedding epoch %d loss %.4f", epoch, float(loss.detach()))
+    if not steps:
+        log.warning("embedding: no positive pairs to train on; the encoder keeps its "
+                    "initial weights")
     return model
 
 
@@ -144,6 +152,9 @@ def retrieval_precision(emb: np.ndarray, labels: list[set], k: int = 10) -> floa
         labels: per item, the set of group ids (playlists or genres) it belongs to.
     """
     e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    k = min(k, len(e) - 1)  # a tiny validation set has fewer than k other items
+    if k < 1:
+        return 0.0
     hits, n = 0.0, 0
     for i0 in range(0, len(e), 2048):
         sims = e[i0:i0 + 2048] @ e.T

@@ -40,7 +40,7 @@ def test_every_artifact_and_metric_is_written(built_small_cache):
     assert manifest["catalog"][0]["md5"] and manifest["libraries"]["torch"].startswith("2.13")
     assert manifest["config"]["seed"] == small_config().seed
     rejects = pd.read_csv(built_small_cache / "rejects.csv")
-    assert len(rejects) == metrics["catalog"]["rejected_rows"] == 4
+    assert len(rejects) == metrics["catalog"]["rejected_rows"] == 3
     assert not list(built_small_cache.glob(".*"))  # no temp files left behind
 
 

@@ -15,7 +15,7 @@ from catalog_fixtures import (
     make_catalog,
 )
 from pipeline.catalog.ingest import ingest, parse_release
-from pipeline.catalog.sources import read_catalog_file
+from pipeline.catalog.reader import read_catalog_file
 from pipeline.errors import CatalogError
 
 
@@ -37,8 +37,14 @@ def test_planted_bad_rows_are_rejected_with_reasons(result):
     assert "column 'tempo': not a number" in by_row[BAD_TEMPO_ROW]
     assert "column 'energy': out of range" in by_row[BAD_ENERGY_ROW]
     assert "column 'valence': empty value" in by_row[EMPTY_VALENCE_ROW]
-    assert "column 'release_date': not a date" in by_row[BAD_DATE_ROW]
     assert set(rej["source_file"]) == {"cat.csv"}
+
+
+def test_unreadable_release_date_keeps_the_track_with_unknown_year(result):
+    assert BAD_DATE_ROW not in set(result.rejects["source_row"] - 2)
+    track = result.tracks.set_index("track_id").loc[f"T{BAD_DATE_ROW:05d}"]
+    assert pd.isna(track["year"]) and pd.isna(track["year_precision"])
+    assert result.report["release_date_unknown"] == {"rows": 1, "examples": ["someday"]}
 
 
 def test_nothing_silently_dropped(result):
@@ -51,7 +57,7 @@ def test_duplicate_ids_merged_keeping_every_playlist_and_genre(result):
     t = result.tracks.set_index("track_id")
     assert t.index.is_unique
     assert result.report["duplicate_ids_merged"] == 30 - sum(
-        r in range(30) for r in [BAD_TEMPO_ROW, BAD_ENERGY_ROW, EMPTY_VALENCE_ROW, BAD_DATE_ROW])
+        r in range(30) for r in [BAD_TEMPO_ROW, BAD_ENERGY_ROW, EMPTY_VALENCE_ROW])
     row = t.loc["T00000"]
     assert row["n_playlists"] == 2
     assert "pop" in list(row["genres"])
@@ -73,17 +79,28 @@ def test_missing_text_is_filled_and_counted(result):
 
 
 def test_release_year_formats():
-    year, prec = parse_release(pd.Series(["1999", "2004-07", "2012-11-03", None, "x"]))
+    year, prec = parse_release(pd.Series(["1999", "2004-07", "2012-11-03", None, "x",
+                                          "3/14/2019", "14.03.2019", "2019/03/14", "03/2019",
+                                          "2020-01-02T10:00:00Z"]))
     assert year.tolist()[:3] == [1999, 2004, 2012]
     assert prec.tolist()[:3] == ["year", "month", "day"]
     assert pd.isna(year.iloc[3]) and pd.isna(year.iloc[4])
+    assert year.tolist()[5:] == [2019, 2019, 2019, 2019, 2020]
+    assert prec.tolist()[5:] == ["day", "day", "day", "month", "day"]
 
 
-def test_year_out_of_range_is_rejected(tmp_path):
+@pytest.mark.parametrize("text", ["unknown", "0000", "1066-10-14", "2150", "3/14/19", "soon"])
+def test_unparseable_or_implausible_date_is_an_unknown_year(text):
+    year, prec = parse_release(pd.Series([text]))
+    assert pd.isna(year.iloc[0]) and prec.iloc[0] is None
+
+
+def test_year_out_of_range_keeps_the_track(tmp_path):
     df = make_catalog(60)
     df.loc[40, "track_album_release_date"] = "1066-10-14"
     res = _ingest_df(df, tmp_path)
-    assert "release_date': out of range" in res.rejects.set_index("source_row").loc[42, "reason"]
+    assert 42 not in set(res.rejects["source_row"])
+    assert pd.isna(res.tracks.set_index("track_id").loc["T00040", "year"])
 
 
 def test_empty_track_id_is_rejected(tmp_path):
@@ -124,7 +141,7 @@ def test_unknown_schema_lists_found_and_needed_columns(tmp_path):
 def test_required_column_entirely_empty(tmp_path):
     df = make_catalog(30)
     df["energy"] = None
-    with pytest.raises(CatalogError, match=r"required column 'energy' is missing or entirely empty"):
+    with pytest.raises(CatalogError, match=r"required column 'energy' is entirely empty"):
         _ingest_df(df, tmp_path)
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from catalog_fixtures import real_data
 from pipeline.catalog.ingest import ingest
-from pipeline.catalog.sources import read_catalog_file, resolve_catalog
+from pipeline.catalog.reader import read_catalog_file
+from pipeline.catalog.sources import resolve_catalog
 
 
 def _ingest(paths):

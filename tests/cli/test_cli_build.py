@@ -11,7 +11,7 @@ def test_build_command_summary(built_small_cache, catalog_csv, capsys):
     assert main(["build", "--catalog", str(catalog_csv), "--cache", str(built_small_cache),
                  "--config", str(_config_file(built_small_cache))]) == 0
     out = capsys.readouterr().out
-    assert "4 rejected" in out and "clusters:" in out and "val_playlist_precision_at_10" in out
+    assert "3 rejected" in out and "clusters:" in out and "val_playlist_precision_at_10" in out
 
 
 def _config_file(cache):

@@ -267,7 +267,8 @@ def _read_file(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFram
     check_file(kept, path, mapped.absent)
     good, bad = _validate_rows(kept, path)
     bad = pd.concat([damage_rejects, bad], ignore_index=True) if len(damage_rejects) else bad
-    report = {"file": path.name, "schema": mapped.schema, "rows_read": len(df),
+    lines = len(raw.attrs.get("read", {}).get("bad_lines", []))  # rows the parser skipped
+    report = {"file": path.name, "schema": mapped.schema, "rows_read": len(df) + lines,
               **_read_report(raw, mapped.renamed)}
     if mapped.renamed:
         log.info("%s: columns read as %s", path.name, mapped.renamed)

@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import jobs
 from dashboard.loaders import (
     _load_index,
     _load_recommender,
@@ -89,8 +90,12 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
             # One process: starting build workers briefly swaps sys.modules["__main__"]
             # (pipeline.build.engines.local), which the Streamlit server shares with every session's
             # script. `make run` builds with 2 workers.
-            metrics = build(files, cache, _cache_config(cache), force=force, progress=progress,
-                            workers=1)
+            # Single-flight (dashboard/jobs.py): a build already running on this cache, from
+            # any session, is joined; one in another process is waited for.
+            metrics = jobs.run_shared(
+                cache, "build", lambda report: build(files, cache, _cache_config(cache),
+                                                     force=force, progress=report, workers=1),
+                progress=progress, say=st.info)
         except (CatalogError, CacheError, OSError, ValueError) as exc:
             log.exception("build failed")
             status.update(label="Build failed", state="error")

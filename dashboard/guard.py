@@ -131,14 +131,26 @@ def _catalog_files(cache: Path) -> list[Path]:
     return files if files and all(f.exists() for f in files) else []
 
 
-def build_panel(cache: Path, key: str) -> None:
-    """The build button with a note on the command-line equivalent."""
-    st.caption(f"Equivalent command: `python -m pipeline build --cache {cache}` "
-               "(or `make build`). The catalog is $CATALOG if set, else the files the cache "
-               "was built from, else data/raw/spotify_songs.csv or the public download; the "
-               "configuration is the cache's config.json if it has one, else the defaults.")
+def build_panel(cache: Path, key: str, confirm: bool = False) -> None:
+    """The build button with a note on the command-line equivalent; with ``confirm`` the
+    button stays disabled until the user ticks that they mean it (a rebuild of a working
+    cache)."""
+    note = (f"Equivalent command: `python -m pipeline build --cache {cache}` "
+            "(or `make build`). The catalog is $CATALOG if set, else the files the cache "
+            "was built from, else data/raw/spotify_songs.csv or the public download; the "
+            "configuration is the cache's config.json if it has one, else the defaults.")
+    if confirm:     # a working cache: the server path is a developer detail
+        with st.expander("Command-line equivalent"):
+            st.caption(note)
+    else:
+        st.caption(note)
     force = st.checkbox("Rebuild every stage (ignore cached stages)", key=f"{key}_force")
-    if st.button("Build the cache", key=f"{key}_build", type="primary"):
+    sure = True
+    if confirm:
+        sure = st.checkbox("Yes, rebuild: the pages are unavailable until it finishes"
+                           + (" (every stage recomputed: minutes)" if force else ""),
+                           key=f"{key}_confirm")
+    if st.button("Build the cache", key=f"{key}_build", type="primary", disabled=not sure):
         if run_build(cache, force=force) is not None:
             st.success("Cache built. Reloading…")
             st.rerun()

@@ -3,21 +3,46 @@ Spotify player, and the mapping of a chart selection back to catalog rows."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import state
 from dashboard.loaders import cluster_options
 from dashboard.search import search_rows, track_label
 
+INT_COLUMNS = ("year", "popularity", "duration_ms", "key", "mode", "time_signature", "tracks",
+               "size", "n", "position", "cluster")
+
 PLOTLY_CONFIG_BASE = {"displaylogo": False, "scrollZoom": True}
+
+
+def integers_as_integers(df: pd.DataFrame) -> pd.DataFrame:
+    """Whole-number columns (years, popularity, durations in ms, counts) as nullable
+    integers, so that tables and CSVs show 1970 and 274040, not 1970.0 and 274040.0."""
+    out = df.copy()
+    for col in out.columns:
+        if col in INT_COLUMNS and pd.api.types.is_numeric_dtype(out[col]):
+            v = out[col].to_numpy(dtype=float, na_value=np.nan)
+            if np.all(np.isnan(v) | (v == np.round(v))):
+                out[col] = pd.array(np.round(v), dtype="Float64").astype("Int64")
+    return out
+
+
+def safe_filename(title: str, default: str = "playlist") -> str:
+    """A file name (no extension) from a title: letters, digits, "-" and "_" only,
+    e.g. "Sunday: chill / 2020" -> "Sunday_chill_2020"."""
+    name = re.sub(r"[^\w\-]+", "_", str(title), flags=re.ASCII).strip("_.")[:80]
+    return name or default
 
 
 def download_table(df: pd.DataFrame, name: str, label: str = "Download CSV",
                    key: str | None = None) -> None:
     """A CSV download button for a table (``name`` without extension)."""
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",
+    st.download_button(label, csv_bytes(df), file_name=f"{name}.csv",
                        mime="text/csv", key=key or f"dl_{name}")
 
 
@@ -42,39 +67,114 @@ def show_chart(fig: Any, data: pd.DataFrame, name: str, caption: str | None = No
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
+    """CSV text of a table, whole-number columns written as integers."""
     buf = io.StringIO()
-    df.to_csv(buf, index=False)
+    integers_as_integers(df).to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
 
 
+def _years_param(lo: int, hi: int):
+    def parse(v: list[str]) -> tuple[int, int]:
+        a, b = (int(x) for x in v[0].split("-"))
+        if not lo <= a <= b <= hi:
+            raise ValueError(v)
+        return a, b
+    return parse
+
+
+def _subset(options: list, cast=str):
+    def parse(v: list[str]) -> list:
+        out = [cast(x) for x in v]
+        if not set(out) <= set(options):
+            raise ValueError(v)
+        return out
+    return parse
+
+
 def catalog_filters(index: Any, key: str) -> tuple:
-    """Sidebar filters for year range, genres and clusters; returns ``(years, genres, clusters)``."""
+    """Sidebar filters for year range, genres and clusters; returns ``(years, genres, clusters)``.
+
+    Their values survive a visit to another page and are in the URL (``years=1980-1999``,
+    ``genre=rock``, ``cluster=3``), so a link reproduces the filtered view.
+    """
     years = index.tracks["year"].dropna()
     lo, hi = int(years.min()), int(years.max())
     genres = sorted(index.tracks["genre"].dropna().astype(str).unique())
     options = cluster_options(index, include_noise=True)
+    k_y, k_g, k_c = f"{key}_years", f"{key}_genres", f"{key}_clusters"
+    state.restore(k_y, (lo, hi), "years", _years_param(lo, hi))
+    state.restore(k_g, [], "genre", _subset(genres))
+    state.restore(k_c, [], "cluster", _subset(list(options), int))
     with st.sidebar:
         st.subheader("Filters")
-        yr = st.slider("Release years", lo, hi, (lo, hi), key=f"{key}_years")
-        g = st.multiselect("Genres", genres, key=f"{key}_genres", placeholder="All genres")
+        yr = st.slider("Release years", lo, hi, key=k_y)
+        g = st.multiselect("Genres", genres, key=k_g, placeholder="All genres")
         c = st.multiselect("Clusters", list(options), format_func=options.get,
-                           key=f"{key}_clusters", placeholder="All clusters")
-    return (None if yr == (lo, hi) else tuple(yr)), tuple(g) or None, tuple(c) or None
+                           key=k_c, placeholder="All clusters")
+    state.keep(k_y, "years", lambda v: f"{v[0]}-{v[1]}", default=(lo, hi))
+    state.keep(k_g, "genre", list)
+    state.keep(k_c, "cluster", lambda v: [str(x) for x in v])
+    return (None if tuple(yr) == (lo, hi) else tuple(yr)), tuple(g) or None, tuple(c) or None
 
 
-def track_picker(index: Any, label: str, key: str, default: str | None = None) -> str | None:
-    """Search box + choice of matching tracks; returns the chosen track id (or ``default``)."""
+def track_picker(index: Any, label: str, key: str, default: str | None = None,
+                 param: str | None = None) -> str | None:
+    """Search box (fuzzy: typos and "title artist" work) + choice of matching tracks, one
+    release per song; returns the chosen track id (or ``default``). With ``param`` the
+    chosen track id is kept in the URL under that name."""
+    pick = f"{key}_pick"
     query = st.text_input(label, key=f"{key}_q", placeholder="type a title or an artist")
     rows = search_rows(query, limit=50)
     ids = index.tracks["track_id"].iloc[rows].tolist()
-    if default and default not in ids and default in index._row:
-        ids = [default] + ids
+    current = st.session_state.get(pick)
+    if current is None and not query.strip():
+        current = state.restore(pick, default, param,
+                                lambda v: v[0] if v[0] in index._row else None)
+    pinned = current if current in index._row else (default if default in index._row else None)
+    if pinned and pinned not in ids and not query.strip():
+        ids = [pinned] + ids
+    if st.session_state.get(pick) not in ids:
+        st.session_state.pop(pick, None)
     if not ids:
         if query.strip():
             st.caption(f"No track or artist matches “{query}”.")
+        if param and param in st.query_params:
+            del st.query_params[param]
         return None
-    return st.selectbox("Track", ids, key=f"{key}_pick", label_visibility="collapsed",
-                        format_func=lambda t: track_label(index, t))
+    chosen = st.selectbox("Track", ids, key=pick, label_visibility="collapsed",
+                          format_func=lambda t: track_label(index, t))
+    state.keep(pick, param, default=None)
+    return chosen
+
+
+def fill_year_gaps(df: pd.DataFrame, group: str = "group", year: str = "year") -> pd.DataFrame:
+    """Per group, a row of NaN for every missing year between its first and last year, so
+    that a line stops at an empty year instead of bridging it (r&b 1974 -> 1984)."""
+    parts = []
+    for g, d in df.groupby(group, sort=False):
+        ys = d[year].astype(int)
+        full = pd.DataFrame({year: np.arange(ys.min(), ys.max() + 1)})
+        parts.append(full.merge(d, on=year, how="left").assign(**{group: g}))
+    return pd.concat(parts, ignore_index=True) if parts else df
+
+
+def band_xy(d: pd.DataFrame, lo: str = "lo", hi: str = "hi", year: str = "year"
+            ) -> tuple[list, list]:
+    """x, y of a band polygon per run of consecutive years, runs separated by None (plotly
+    fills each run on its own, nothing across an empty year)."""
+    d = d.dropna(subset=[lo, hi]).sort_values(year)
+    x, y = [], []
+    runs = np.split(np.arange(len(d)), np.flatnonzero(np.diff(d[year].to_numpy()) > 1) + 1)
+    for run in runs:
+        if len(run) == 0:
+            continue
+        r = d.iloc[run]
+        if x:
+            x.append(None)
+            y.append(None)
+        x += list(r[year]) + list(r[year][::-1])
+        y += list(r[hi]) + list(r[lo][::-1])
+    return x, y
 
 
 def spotify_id(track_id: str, uri: str | None = None) -> str | None:

@@ -11,11 +11,10 @@ if str(ROOT) not in sys.path:  # AppTest and `streamlit run` only add the script
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import guard, loaders, search, state, widgets  # noqa: E402
+from dashboard import colors, guard, loaders, search, state, widgets  # noqa: E402
 from pipeline.map import NOISE_NAME, cluster_label  # noqa: E402
 
 COLOR_BY = ["cluster", "genre", "energy", "danceability", "valence", "tempo", "acousticness",
@@ -67,16 +66,15 @@ def make_figure(df: pd.DataFrame, color: str, show_noise: bool) -> go.Figure:
     fig = go.Figure()
     if color in ("cluster", "genre"):
         if show_noise and color == "cluster":
-            fig.add_trace(_trace(df[noise], NOISE_NAME, color="#c9c9c9"))
+            fig.add_trace(_trace(df[noise], NOISE_NAME, color=colors.NOISE_COLOR))
         body = df if color == "genre" else df[~noise]
         body = body if show_noise else body[~noise[body.index]]
-        palette = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24
         key = "cluster_name" if color == "cluster" else "genre"
-        order = (sorted(body[key].unique(), key=lambda s: int(s.split(" ")[0]))
+        order = (sorted(body[key].unique(), key=colors.cluster_id)
                  if color == "cluster" else sorted(body[key].unique()))
-        for i, value in enumerate(order):
-            fig.add_trace(_trace(body[body[key] == value], value,
-                                 color=palette[i % len(palette)]))
+        palette = colors.color_map(order, "cluster" if color == "cluster" else "genre")
+        for value in order:
+            fig.add_trace(_trace(body[body[key] == value], value, color=palette[value]))
     else:
         body = df if show_noise else df[~noise]
         fig.add_trace(_trace(body, color, color=body[color], colorscale="Viridis",
@@ -117,11 +115,18 @@ cache, mtime = loaders.build_key()
 df = map_data(cache, mtime)
 
 c = st.columns([2, 3, 2])
+state.restore("map_color", COLOR_BY[0], "color", lambda v: COLOR_BY[COLOR_BY.index(v[0])])
+state.restore("map_search", "", "q")
+state.restore("map_noise", True, "noise", lambda v: {"0": False, "1": True}[v[0]])
 color = c[0].selectbox("Colour by", COLOR_BY, key="map_color")
 query = c[1].text_input("Search a track or artist", key="map_search",
-                        placeholder="e.g. Daft Punk or Bohemian")
-show_noise = c[2].toggle("Show unclustered tracks", value=True, key="map_noise",
+                        placeholder="e.g. daft pnk, bohemian rapsody, Levels Avicii",
+                        help="Typos are fine; one release per song is listed.")
+show_noise = c[2].toggle("Show unclustered tracks", key="map_noise",
                          help="Tracks HDBSCAN put in no cluster (label -1).")
+state.keep("map_color", "color", default=COLOR_BY[0])
+state.keep("map_search", "q", default="")
+state.keep("map_noise", "noise", lambda v: str(int(v)), default=True)
 
 fig = make_figure(df, color, show_noise)
 hits = np.asarray(search.search_rows(query), dtype=int)
@@ -144,7 +149,7 @@ if rows:
 
 if len(hits):
     with st.expander(f"Search results ({len(hits)})", expanded=not rows):
-        res = track_table(index, df, hits)
+        res = widgets.integers_as_integers(track_table(index, df, hits))
         st.dataframe(res[TABLE_COLS], hide_index=True, width="stretch", height=240,
                      column_config=COLUMN_CONFIG)
         if st.button("Use the search results as the map selection", key="map_use_hits"):
@@ -156,7 +161,7 @@ if not ids:
     st.caption("Nothing selected yet. Lasso or box-select points on the map.")
 else:
     sel_rows = [index.row(t) for t in ids if t in index._row]
-    sel = track_table(index, df, sel_rows)
+    sel = widgets.integers_as_integers(track_table(index, df, sel_rows))
     st.dataframe(sel[TABLE_COLS], hide_index=True, width="stretch", height=300,
                  column_config=COLUMN_CONFIG)
     b = st.columns([1, 1, 1, 3])

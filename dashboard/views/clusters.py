@@ -13,7 +13,7 @@ import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import guard, loaders, widgets  # noqa: E402
+from dashboard import colors, guard, loaders, state, widgets  # noqa: E402
 from pipeline.map import cluster_label  # noqa: E402
 
 st.title("Cluster browser")
@@ -41,8 +41,12 @@ widgets.download_table(view, "clusters")
 options = loaders.cluster_options(index, include_noise=True)
 ids = list(options)
 biggest = int(table.loc[table["cluster"] >= 0].sort_values("size").iloc[-1]["cluster"])
+state.restore("cb_view", "One cluster", "view",
+              lambda v: {"one": "One cluster", "compare": "Compare two"}[v[0]])
 view = st.radio("View", ["One cluster", "Compare two"], horizontal=True, key="cb_view",
                 label_visibility="collapsed")
+state.keep("cb_view", "view", lambda v: "one" if v == "One cluster" else "compare",
+           default="One cluster")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -53,8 +57,9 @@ def _profile(cache: str, mtime: float):
 
 
 if view == "One cluster":
-    cid = st.selectbox("Cluster", ids, index=ids.index(biggest), format_func=options.get,
-                       key="cb_cluster")
+    state.restore("cb_cluster", biggest, "cluster", lambda v: ids[ids.index(int(v[0]))])
+    cid = st.selectbox("Cluster", ids, format_func=options.get, key="cb_cluster")
+    state.keep("cb_cluster", "cluster", default=None)
     row = table.set_index("cluster").loc[cid]
     m = st.columns(4)
     m[0].metric("Tracks", f"{int(row['size']):,}", f"{row['share']:.1%} of catalog",
@@ -66,6 +71,9 @@ if view == "One cluster":
     z = _profile(cache, mtime).loc[cid]
     fig = go.Figure(go.Bar(x=z.to_numpy(), y=z.index, orientation="h",
                            marker_color=["#d62728" if v > 0 else "#1f77b4" for v in z]))
+    fig.update_layout(shapes=[dict(type="rect", xref="paper", yref="paper", x0=0, x1=0.012,
+                                   y0=0, y1=1, fillcolor=colors.cluster_color(cid),
+                                   line_width=0)])
     fig.update_layout(title=f"Feature profile of {options[cid]} (z-score vs whole catalog)",
                       height=360, xaxis_title="standard deviations from the catalog mean",
                       yaxis_autorange="reversed")
@@ -80,14 +88,19 @@ if view == "One cluster":
         col.dataframe(top, hide_index=True, width="stretch", height=250,
                       column_config={"share": st.column_config.NumberColumn(format="percent"),
                                      "lift": st.column_config.NumberColumn(format="%.1f×")})
-    st.markdown("**Representative tracks** (highest membership)")
+    st.markdown("**Most typical tracks** (closest to the cluster's average sound, one "
+                "release per song)")
     reps = loaders.aggregate("representative_tracks", module="pipeline.map",
                             cluster=cid, n=15)
+    reps = widgets.integers_as_integers(reps)
     st.dataframe(reps.drop(columns=["track_id"]), hide_index=True, width="stretch",
                  column_config={"spotify_url": st.column_config.LinkColumn("Spotify",
                                                                            display_text="open"),
                                 "cluster_probability": st.column_config.NumberColumn(
-                                    "membership", format="%.2f")})
+                                    "membership", format="%.2f"),
+                                "distance": st.column_config.NumberColumn(
+                                    "distance to centre", format="%.2f",
+                                    help="In standard deviations; smaller = more typical")})
     widgets.download_table(reps, f"cluster_{cid}_tracks", key="dl_reps")
 
 else:
@@ -106,6 +119,7 @@ else:
                                                "z_b": f"B: {options[b]}"})
         fig = px.bar(long, x="z", y="feature", color="cluster", barmode="group",
                      orientation="h", height=420,
+                     color_discrete_sequence=[colors.cluster_color(a), colors.cluster_color(b)],
                      title="Feature profiles side by side (z-score vs whole catalog)")
         fig.update_layout(legend=dict(orientation="h", y=-0.2), yaxis_autorange="reversed")
         widgets.show_chart(fig, cmp, f"compare_{a}_{b}",

@@ -14,27 +14,95 @@ import streamlit as st  # noqa: E402
 
 from dashboard import guard, widgets  # noqa: E402
 
+SILHOUETTE_WORDS = ((0.5, "strong"), (0.25, "clear but overlapping"), (0.0, "weak"))
+
+
+def _silhouette_word(v: float) -> str:
+    """Kaufman & Rousseeuw's reading of a mean silhouette."""
+    return next((w for cut, w in SILHOUETTE_WORDS if v >= cut), "no")
+
+
+def verdict(m: dict) -> tuple[str, list[str]]:
+    """("good" / "usable" / "poor", plain sentences) for a build's metrics."""
+    cat, clu, emb = m.get("catalog", {}), m.get("clusters", {}), m.get("embedding", {})
+    notes, score = [], 0
+    val = emb.get("validation") or {}
+    if val:
+        gain = val.get("value", 0) / max(val.get("raw_features_baseline", 0), 1e-9)
+        notes.append(f"**Similar tracks:** for a held-out playlist track, the learned map finds "
+                     f"another track of the same playlist among its 10 nearest "
+                     f"{val.get('value', 0):.0%} of the time — {gain:.1f}× as often as raw "
+                     "audio features do.")
+        score += gain >= 1.2
+    sil, clustered = clu.get("silhouette"), 1 - clu.get("noise_share", 0)
+    km = (clu.get("kmeans_baseline") or {}).get("silhouette")
+    if sil is not None:
+        text = (f"**Clusters:** {clu.get('n_clusters', '?')} clusters hold {clustered:.0%} of "
+                f"the tracks; on the map they are {_silhouette_word(sil)}ly separated "
+                f"(silhouette {sil:.2f} of 1).")
+        if km is not None:
+            text += (f" k-means with as many clusters scores {km:.2f} on the same map — "
+                     "same space, same number of sampled tracks, but k-means must place every "
+                     "track while HDBSCAN leaves the ambiguous ones unclustered, so read it "
+                     "as a rough comparison.")
+        notes.append(text)
+        score += sil >= 0.25 and clustered >= 0.5
+    rejected = cat.get("rejected_rows", 0)
+    notes.append(f"**Input:** {cat.get('rows_read', 0):,} rows read, {rejected:,} rejected.")
+    score += rejected <= 0.01 * max(cat.get("rows_read", 1), 1)
+    return ("good" if score >= 3 else "usable" if score >= 2 else "poor"), notes
+
+
 st.title("Catalog overview")
 index = guard.require_index()
 m = index.metrics
 cat, clu, emb = m.get("catalog", {}), m.get("clusters", {}), m.get("embedding", {})
+t = index.tracks
+
+years = t["year"].dropna()
+genres = t["genre"].astype("string").fillna("unknown").value_counts()
+files = index.manifest.get("catalog", [])
+st.markdown(
+    f"**{cat.get('tracks', len(t)):,} tracks** by {t['artist'].nunique():,} artists, released "
+    f"{int(years.min())}–{int(years.max())} (half of them from {int(years.quantile(0.5))} on), "
+    f"in {len(genres)} genres: " + ", ".join(f"{g} {n:,}" for g, n in genres.head(8).items())
+    + (f" and {len(genres) - 8} more" if len(genres) > 8 else "") + ". "
+    + (f"From {len(files)} file{'s' if len(files) != 1 else ''} "
+       f"({', '.join(Path(str(f.get('path', '?'))).name for f in files)})" if files else "")
+    + (f", with {cat.get('playlists', 0):,} playlists." if cat.get("playlists") else "."))
+
+level, notes = verdict(m)
+box = {"good": st.success, "usable": st.info, "poor": st.warning}[level]
+box({"good": "This build is good to explore: ",
+     "usable": "This build is usable, with caveats: ",
+     "poor": "This build is weak; check the input before relying on it: "}[level]
+    + " ".join(notes[:1]), icon=":material/fact_check:")
+for note in notes[1:]:
+    st.markdown(note)
 
 c = st.columns(5)
-c[0].metric("Tracks", f"{cat.get('tracks', len(index.tracks)):,}")
-c[1].metric("Rows read", f"{cat.get('rows_read', 0):,}")
-c[2].metric("Playlists", f"{cat.get('playlists', 0):,}")
-c[3].metric("Clusters", clu.get("n_clusters", "–"),
-            help="HDBSCAN clusters; tracks in none of them are 'unclustered'.")
-c[4].metric("Unclustered", f"{clu.get('noise_share', 0):.0%}")
+c[0].metric("Tracks", f"{cat.get('tracks', len(t)):,}")
+c[1].metric("Clusters", clu.get("n_clusters", "–"),
+            help="Groups of tracks that sound alike; tracks in none of them are 'unclustered'.")
+c[2].metric("Tracks in a cluster", f"{1 - clu.get('noise_share', 0):.0%}")
+c[3].metric("Cluster separation", f"{clu.get('silhouette', float('nan')):.2f}",
+            help="Silhouette on the map over clustered tracks: 1 = perfectly apart, 0 = "
+                 "overlapping.")
+val = emb.get("validation") or {}
+c[4].metric("Playlist-mates found", f"{val.get('value', 0):.0%}" if val else "–",
+            delta=(f"{val.get('value', 0) - val.get('raw_features_baseline', 0):+.0%} vs raw "
+                   "audio features") if val else None,
+            help="Share of held-out playlist tracks with a playlist-mate among their 10 "
+                 "nearest tracks.")
 
-files = index.manifest.get("catalog", [])
-st.subheader("Sources")
-if files:
-    src = pd.DataFrame(files)
-    src["schema"] = ", ".join(cat.get("schemas", []))
-    st.dataframe(src, hide_index=True, width="stretch")
-st.caption(f"Cache: `{index.cache_dir}` · pipeline {index.manifest.get('pipeline_version', '?')}"
-           f" · seed {m.get('build', {}).get('seed', '?')}")
+st.subheader("What to do next")
+st.markdown("- **Cluster map**: see the catalog as a map, search a track (typos are fine), "
+            "lasso a region.\n"
+            "- **Cluster browser**: what each cluster sounds like and its most typical tracks.\n"
+            "- **Trends**: how features changed over the years, by genre or cluster.\n"
+            "- **Playlist builder**: a playlist from clusters, a seed, a lassoed region or a "
+            "path between two tracks; export it.\n"
+            "- **Recommendations**: tracks like one you pick, with the reasons.")
 
 st.subheader("Data quality of the last build")
 q = st.columns(4)
@@ -42,7 +110,8 @@ q[0].metric("Rejected rows", f"{cat.get('rejected_rows', 0):,}")
 q[1].metric("Duplicate ids merged", f"{cat.get('duplicate_ids_merged', 0):,}",
             help="The same track id listed in several playlists, merged into one track.")
 q[2].metric("Same-song groups", f"{cat.get('same_song_groups', 0):,}",
-            help="Releases of the same song (same title and artist) under different ids.")
+            help="Releases of the same song (same title and artist) under different ids; "
+                 "lists show one release per song.")
 q[3].metric("Missing text filled", sum((cat.get("missing_text_filled") or {}).values()))
 reasons = cat.get("reject_reasons") or {}
 if reasons:
@@ -56,33 +125,33 @@ if len(rejects):
         widgets.download_table(rejects, "rejected_rows")
 else:
     st.success("No input rows were rejected.")
-filled = cat.get("missing_text_filled") or {}
-if filled:
-    st.caption("Missing text filled with placeholders: "
-               + ", ".join(f"{k}: {v}" for k, v in filled.items()))
 
-st.subheader("Build metrics")
-b = st.columns(4)
-val = emb.get("validation", {})
-b[0].metric("Embedding", f"{emb.get('dim', '?')}-d", help=emb.get("objective"))
-if val:
-    b[1].metric(val.get("name", "validation").replace("_", " "), f"{val.get('value', 0):.3f}",
-                delta=f"{val.get('value', 0) - val.get('raw_features_baseline', 0):+.3f} "
-                      "vs raw features")
-b[2].metric("Silhouette", f"{clu.get('silhouette', float('nan')):.3f}",
-            help=f"Over {clu.get('silhouette_points', 'clustered tracks')} in "
-                 f"{clu.get('silhouette_space', clu.get('space', '?'))} space (noise excluded).")
-km = clu.get("kmeans_baseline") or {}
-if km:
-    b[3].metric(f"k-means baseline (k={km.get('k')})", f"{km.get('silhouette', 0):.3f}")
-timings = m.get("timings_s") or {}
-if timings:
-    t = pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
-    st.markdown("**Build time by stage (seconds, last time each stage ran)**")
-    st.bar_chart(t, x="stage", y="seconds", horizontal=True, height=240, sort=False)
-    st.caption(f"Total build time {sum(timings.values()):.0f} s; last run recomputed: "
-               f"{', '.join(index.manifest.get('last_run', {}).get('recomputed', [])) or 'nothing'}.")
+with st.expander("Developer details (metric names, checksums, paths, timings)"):
+    if files:
+        src = pd.DataFrame(files)
+        src["schema"] = ", ".join(cat.get("schemas", []))
+        st.dataframe(src, hide_index=True, width="stretch")
+    st.caption(f"Cache: `{index.cache_dir}` · pipeline "
+               f"{index.manifest.get('pipeline_version', '?')} · seed "
+               f"{m.get('build', {}).get('seed', '?')}")
+    dev = {"embedding": f"{emb.get('dim', '?')}-d, {emb.get('objective', '?')}",
+           val.get("name", "validation"): val.get("value"),
+           "raw_features_baseline": val.get("raw_features_baseline"),
+           "silhouette": clu.get("silhouette"),
+           "silhouette over": f"{clu.get('silhouette_points')} in "
+                              f"{clu.get('silhouette_space', clu.get('space'))} space",
+           "silhouette_in_embedding": clu.get("silhouette_in_embedding"),
+           "kmeans_baseline": clu.get("kmeans_baseline"), "dbcv": clu.get("dbcv"),
+           "hdbscan params": clu.get("params")}
+    st.json({k: v for k, v in dev.items() if v is not None}, expanded=False)
+    timings = m.get("timings_s") or {}
+    if timings:
+        tt = pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
+        st.markdown("**Build time by stage (seconds, last time each stage ran)**")
+        st.bar_chart(tt, x="stage", y="seconds", horizontal=True, height=240, sort=False)
+        st.caption(f"Total build time {sum(timings.values()):.0f} s; last run recomputed: "
+                   f"{', '.join(index.manifest.get('last_run', {}).get('recomputed', [])) or 'nothing'}.")
 
 st.subheader("Rebuild")
 st.write("Re-run the pipeline on the configured catalog. Unchanged stages are reused.")
-guard.build_panel(index.cache_dir, key="overview")
+guard.build_panel(index.cache_dir, key="overview", confirm=True)

@@ -14,7 +14,7 @@ import plotly.express as px  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import guard, loaders, widgets  # noqa: E402
+from dashboard import colors, guard, loaders, state, widgets  # noqa: E402
 from pipeline.catalog import TREND_FEATURES, filter_tracks  # noqa: E402
 from pipeline.map import cluster_label  # noqa: E402
 
@@ -31,42 +31,64 @@ if n == 0:
 # One view at a time (a radio, not tabs): only the chosen view's charts are computed and sent.
 VIEWS = ["Over time", "Cluster shares", "Distributions", "Correlations", "Key & mode",
          "Popularity"]
+state.restore("trends_view", VIEWS[0], "view", lambda v: VIEWS[VIEWS.index(v[0])])
 view = st.radio("View", VIEWS, horizontal=True, key="trends_view", label_visibility="collapsed")
+state.keep("trends_view", "view", default=VIEWS[0])
+
+
+def _pick(key: str, options, default, param: str):
+    """Restore a widget value from the URL / the last visit (see ``state.restore``)."""
+    options = list(options)
+    state.restore(key, default, param, lambda v: options[options.index(v[0])])
+
+
+def _cluster_key(label: str) -> int:
+    return colors.cluster_id(label)
 
 if view == VIEWS[0]:
     c = st.columns([2, 2, 2, 1])
-    feature = c[0].selectbox("Feature", TREND_FEATURES, index=1, key="trend_feature")
+    _pick("trend_feature", TREND_FEATURES, TREND_FEATURES[1], "feature")
+    _pick("trend_by", ["none", "genre", "cluster"], "none", "split")
+    _pick("trend_band", ["ci95", "iqr"], "ci95", "band")
+    feature = c[0].selectbox("Feature", TREND_FEATURES, key="trend_feature")
     by_label = c[1].selectbox("Split by", ["none", "genre", "cluster"], key="trend_by")
     band = c[2].radio("Band", ["ci95", "iqr"], horizontal=True, key="trend_band",
                       format_func={"ci95": "95% CI", "iqr": "IQR"}.get)
+    state.keep("trend_feature", "feature", default=TREND_FEATURES[1])
+    state.keep("trend_by", "split", default="none")
+    state.keep("trend_band", "band", default="ci95")
     by = None if by_label == "none" else by_label
     data = loaders.aggregate("feature_by_year", filters, feature=feature, by=by, band=band)
     if by == "cluster":
         data = data.assign(group=[cluster_label(int(g), names) for g in data["group"]])
     fig = go.Figure()
-    colors = px.colors.qualitative.Dark24
-    for i, (group, d) in enumerate(data.groupby("group", sort=True)):
-        col = colors[i % len(colors)]
-        fig.add_scatter(x=list(d["year"]) + list(d["year"][::-1]),
-                        y=list(d["hi"]) + list(d["lo"][::-1]), fill="toself", line_width=0,
-                        fillcolor=col, opacity=0.18, hoverinfo="skip", showlegend=False,
-                        legendgroup=group)
-        fig.add_scatter(x=d["year"], y=d["mean"], mode="lines", name=str(group),
-                        line_color=col, legendgroup=group,
-                        customdata=d[["n"]], hovertemplate="%{x}: %{y:.3f} (n=%{customdata[0]})")
+    groups = sorted(data["group"].unique(), key=_cluster_key if by == "cluster" else str)
+    for group in groups:
+        d = data[data["group"] == group]
+        col = (colors.cluster_color(_cluster_key(group)) if by == "cluster"
+               else colors.genre_color(group) if by == "genre" else "#1f77b4")
+        bx, by_ = widgets.band_xy(d)
+        fig.add_scatter(x=bx, y=by_, fill="toself", line_width=0, fillcolor=col, opacity=0.18,
+                        hoverinfo="skip", showlegend=False, legendgroup=str(group))
+        line = widgets.fill_year_gaps(d)
+        fig.add_scatter(x=line["year"], y=line["mean"], mode="lines", name=str(group),
+                        line_color=col, legendgroup=str(group), connectgaps=False,
+                        customdata=line[["n"]], hovertemplate="%{x}: %{y:.3f} (n=%{customdata[0]})")
     fig.update_layout(title=f"Mean {feature} by release year"
                       + (f" and {by}" if by else "") + f" (band: {'95% CI' if band == 'ci95' else 'IQR'})",
                       xaxis_title="release year", yaxis_title=feature, height=430,
                       showlegend=by is not None)
     widgets.show_chart(fig, data, f"{feature}_by_year", "Years with fewer than 10 tracks are "
-                      "left out. Band: 95% confidence interval of the mean, or the middle half.")
+                      "left out (the line stops there rather than bridging the gap). Band: 95% "
+                      "confidence interval of the mean, or the middle half.")
 
     st.markdown("**Several features on one scale**")
-    feats = st.multiselect("Features", TREND_FEATURES,
-                           default=["danceability", "energy", "acousticness", "valence"],
-                           key="trend_multi")
+    state.restore("trend_multi", ["danceability", "energy", "acousticness", "valence"])
+    feats = st.multiselect("Features", TREND_FEATURES, key="trend_multi")
+    state.keep("trend_multi")
     norm = loaders.aggregate("normalised_trends", filters, features=tuple(feats))
-    fig = px.line(norm, x="year", y="z", color="feature", height=380,
+    gapped = widgets.fill_year_gaps(norm, group="feature") if len(norm) else norm
+    fig = px.line(gapped, x="year", y="z", color="feature", height=380,
                   title="Yearly mean in standard deviations from the filtered catalog's mean",
                   labels={"z": "z-score", "year": "release year"})
     widgets.show_chart(fig, norm, "normalised_trends")
@@ -74,31 +96,39 @@ if view == VIEWS[0]:
 if view == VIEWS[1]:
     share = loaders.aggregate("cluster_share_by_year", filters)
     share = share.assign(cluster_name=[cluster_label(int(c), names) for c in share["cluster"]])
+    order = [cluster_label(int(c), names) for c in sorted(share["cluster"].unique())]
     fig = px.area(share.sort_values(["cluster", "year"]), x="year", y="share",
                   color="cluster_name", height=520, title="Share of each year's tracks by cluster",
                   labels={"cluster_name": "cluster", "year": "release year"},
-                  color_discrete_map={"unclustered": "#c8c8c8"},
-                  color_discrete_sequence=px.colors.qualitative.Dark24)
+                  category_orders={"cluster_name": order},
+                  color_discrete_map=colors.color_map(order, "cluster"))
     fig.update_layout(yaxis_tickformat=".0%", legend_font_size=10)
     widgets.show_chart(fig, share, "cluster_share_by_year")
 
 if view == VIEWS[2]:
     c = st.columns([2, 2, 2])
-    feature_d = c[0].selectbox("Feature", TREND_FEATURES, index=8, key="dist_feature")
+    _pick("dist_feature", TREND_FEATURES, TREND_FEATURES[8], "feature")
+    _pick("dist_by", ["genre", "decade"], "genre", "group")
+    feature_d = c[0].selectbox("Feature", TREND_FEATURES, key="dist_feature")
     by_d = c[1].selectbox("Group by", ["genre", "decade"], key="dist_by")
+    state.keep("dist_feature", "feature", default=TREND_FEATURES[8])
+    state.keep("dist_by", "group", default="genre")
     kind = c[2].radio("Chart", ["box", "violin", "histogram"], horizontal=True, key="dist_kind")
     dist = loaders.aggregate("feature_distribution", filters, feature=feature_d, by=by_d,
                             max_points=6000 if kind != "histogram" else 20000)
     title = f"{feature_d} by {by_d}"
+    groups = sorted(dist["group"].astype(str).unique())
+    style = dict(color="group", category_orders={"group": groups},
+                 color_discrete_map=colors.color_map(groups, "genre"))
     if kind == "histogram":
-        fig = px.histogram(dist, x=feature_d, color="group", barmode="overlay", opacity=0.55,
-                           nbins=50, title=title, height=430)
+        fig = px.histogram(dist, x=feature_d, barmode="overlay", opacity=0.55,
+                           nbins=50, title=title, height=430, **style)
     elif kind == "violin":
-        fig = px.violin(dist, x="group", y=feature_d, color="group", box=True, title=title,
-                        height=430)
+        fig = px.violin(dist, x="group", y=feature_d, box=True, title=title,
+                        height=430, **style)
     else:
-        fig = px.box(dist, x="group", y=feature_d, color="group", title=title, height=430,
-                     points=False)
+        fig = px.box(dist, x="group", y=feature_d, title=title, height=430,
+                     points=False, **style)
     fig.update_layout(showlegend=kind == "histogram", xaxis_title=by_d if kind != "histogram"
                       else feature_d)
     widgets.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",

@@ -50,6 +50,25 @@ def curve_targets(curve: tuple[float, ...] | list[float], m: int) -> np.ndarray:
     return np.interp(np.linspace(0, 1, m), np.linspace(0, 1, len(pts)), pts)
 
 
+def curve_from_points(at: np.ndarray, values: np.ndarray, lo: float, hi: float,
+                      samples: int = 11) -> tuple[float, ...]:
+    """A curve drawn as points (positions 0-100 % of the playlist, in any order) as
+    ``samples`` evenly spaced targets for :func:`curve_targets`, clipped to ``[lo, hi]``.
+
+    Args:
+        at: (k,) positions in percent; values: (k,) targets there (NaN rows are ignored).
+    Returns:
+        ``samples`` values, or () when fewer than two points are given.
+    """
+    at, values = np.asarray(at, dtype=float), np.asarray(values, dtype=float)
+    ok = ~(np.isnan(at) | np.isnan(values))
+    if ok.sum() < 2:
+        return ()
+    order = np.argsort(at[ok], kind="stable")
+    x, y = np.clip(at[ok][order], 0, 100), np.clip(values[ok][order], lo, hi)
+    return tuple(float(v) for v in np.interp(np.linspace(0, 100, samples), x, y).round(4))
+
+
 def rank_match(values: np.ndarray, targets: np.ndarray) -> list[int]:
     """Order tracks so that the k-th lowest value sits at the k-th lowest target.
 

@@ -32,11 +32,12 @@ from .ranker import (
 )
 from .recommender import COLUMNS, COMPARE_METHODS, MODES, Recommender
 from .retrain import retrain_from_feedback
+from .search import TrackSearch
 from .serving import load_signals, rank_signals
 
 __all__ = ["COLUMNS", "COMPARE_METHODS", "Cooccurrence", "ENV_URL", "FeedbackStore",
            "LabelledSeeds", "MODES", "NO_MODEL", "RankerModels", "Recommender", "RowGroups",
-           "STEER_RANGES", "Signals", "build_genre", "build_signals", "candidates",
+           "STEER_RANGES", "Signals", "TrackSearch", "build_genre", "build_signals", "candidates",
            "default_url", "evaluate_genre", "feature_columns", "fit_signals", "kmeans_labels",
            "label_signals", "load_signals", "lookup", "model_texts", "neighbour_labels",
            "pair_features", "pair_matrix", "rank_rows", "rank_signals",

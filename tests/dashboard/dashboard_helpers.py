@@ -43,3 +43,12 @@ def shown_ids(at, prefix: str = "rec_like_") -> list[str]:
     """Track ids of the recommendation rows on the page, in the order shown (from the keys
     of their like buttons)."""
     return [b.key[len(prefix):] for b in at.button if b.key and b.key.startswith(prefix)]
+
+
+def misspell(name: str) -> str:
+    """``name`` with one letter dropped from its longest word ("Artist 37" -> "Artst 37")."""
+    words = name.split(" ")
+    i = max(range(len(words)), key=lambda k: len(words[k]))
+    w = words[i]
+    words[i] = w[:len(w) // 2] + w[len(w) // 2 + 1:] if len(w) >= 4 else w
+    return " ".join(words)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard_helpers import first_artist, plotly_array, plotly_figures
+from dashboard_helpers import first_artist, misspell, plotly_array, plotly_figures
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +89,25 @@ def test_map_colourings_and_noise(app, noisy_cache, monkeypatch):
 
 
 def test_map_search_selects_and_survives(app, dash_cache, tracks):
+    """The map's search is the fuzzy one: an artist's name finds all of their songs (one
+    release each), and every hit holds each query word in its title or artist."""
+    from dashboard.search import covers
+
     artist = first_artist(dash_cache)
     at = app("cluster_map").run()
     at.text_input(key="map_search").input(artist).run()
     assert not at.exception
     n_hits = int(next(c.value for c in at.caption if "match" in c.value).split()[0])
-    by_artist = tracks["artist"].astype(str).str.lower().str.contains(artist.lower(), regex=False)
-    assert n_hits == min(int(by_artist.sum()), 300) > 0
     (fig,) = plotly_figures(at)
     (hl,) = [t for t in fig["data"] if t["name"] == "search hits"]
     hit_rows = plotly_array(hl["customdata"])[:, 0].astype(int)
-    assert len(hit_rows) == n_hits and by_artist.to_numpy()[hit_rows].all()
+    assert len(hit_rows) == n_hits > 0
+    hits = tracks.iloc[hit_rows]
+    assert hits["song_group"].is_unique                         # one release per song
+    by_artist = tracks[tracks["artist"] == artist]
+    assert set(by_artist["song_group"]) <= set(hits["song_group"])
+    assert all(covers(artist, n, a) for n, a in zip(hits["track_name"], hits["artist"]))
+    assert at.query_params["q"] == artist
     at.button(key="map_use_hits").click().run()
     ids = at.session_state["map_selection"]
     assert sorted(ids) == sorted(tracks["track_id"].iloc[hit_rows])
@@ -107,6 +115,46 @@ def test_map_search_selects_and_survives(app, dash_cache, tracks):
     at.button(key="map_clear").click().run()
     assert at.session_state["map_selection"] == []
     assert at.subheader[0].value.startswith("Selection (0 tracks)")
+
+
+def test_map_search_forgives_typos_and_word_order(app, dash_cache, tracks):
+    """Issue 13 item 2: a misspelt artist and "title artist" both find the track."""
+    artist = first_artist(dash_cache)
+    row = tracks[tracks["artist"] == artist].iloc[0]
+    typo = misspell(artist)
+    assert typo != artist
+    for query in (typo, f"{row['track_name']} {artist}"):
+        at = app("cluster_map").run()
+        at.text_input(key="map_search").input(query).run()
+        assert not at.exception and not at.info, query
+        (fig,) = plotly_figures(at)
+        (hl,) = [t for t in fig["data"] if t["name"] == "search hits"]
+        names = tracks.iloc[plotly_array(hl["customdata"])[:, 0].astype(int)]["artist"]
+        assert artist in set(names), query
+
+
+def test_map_state_comes_from_the_url(app):
+    """Issue 13 item 12: ?color=genre&q=... reproduces the view."""
+    at = app("cluster_map")
+    at.query_params["color"] = "genre"
+    at.query_params["q"] = "zzqx no such track"
+    at.run()
+    assert at.selectbox(key="map_color").value == "genre"
+    assert at.text_input(key="map_search").value == "zzqx no such track"
+
+
+def test_cluster_and_genre_colours_are_fixed(app):
+    """Issue 13 item 9: a cluster's colour is the shared palette's, whatever is shown."""
+    from dashboard import colors
+
+    at = app("cluster_map").run()
+    (fig,) = plotly_figures(at)
+    for t in fig["data"]:
+        assert t["marker"]["color"] == colors.cluster_color(colors.cluster_id(t["name"]))
+    at.selectbox(key="map_color").set_value("genre").run()
+    (fig,) = plotly_figures(at)
+    for t in fig["data"]:
+        assert t["marker"]["color"] == colors.genre_color(t["name"])
 
 
 def test_map_search_without_match_shows_the_empty_state(app):

@@ -32,12 +32,40 @@ def test_overview_renders_metrics(app, dash_cache):
     assert any(b.label == "Build the cache" for b in at.button)
 
 
+def test_overview_says_what_the_catalog_is_and_whether_the_build_is_good(app, dash_cache):
+    """Issue 13 item 4: a plain-language verdict, the catalog's genres / years / sources,
+    what to do next; metric code names and paths only inside the developer expander."""
+    import pipeline
+
+    index = pipeline.load(dash_cache)
+    at = app("overview").run()
+    assert not at.exception
+    verdicts = [e.value for e in list(at.success) + list(at.info) + list(at.warning)
+                if "This build is" in e.value]
+    assert len(verdicts) == 1
+    top = at.markdown[0].value
+    years = index.tracks["year"].dropna()
+    assert f"{int(years.min())}–{int(years.max())}" in top
+    for genre in index.tracks["genre"].dropna().astype(str).unique()[:3]:
+        assert genre in top
+    assert "What to do next" in [h.value for h in at.subheader]
+    (dev,) = [e for e in at.expander if e.label.startswith("Developer details")]
+    outside = " ".join(e.value for e in at.main.children.values() if hasattr(e, "value")
+                       and isinstance(e.value, str))
+    for code in ("val_playlist_precision_at_10", "md5", str(index.cache_dir)):
+        assert code not in outside, code
+    assert dev.json
+
+
 def test_overview_rebuild_button_runs_the_orchestrator(app, cache_copy):
     """The button runs the real build with the cache's own configuration: every stage is
     reused (quick), and the manifest records the run."""
     manifest = cache_copy / "manifest.json"
     before = manifest.stat().st_mtime_ns
     at = app("overview").run()
+    assert at.button(key="overview_build").disabled     # a rebuild asks first
+    at.checkbox(key="overview_confirm").check().run()
+    assert not at.button(key="overview_build").disabled
     at.button(key="overview_build").click().run()
     assert not at.exception
     assert not at.error

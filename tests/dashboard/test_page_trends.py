@@ -42,3 +42,62 @@ def test_trends_filters_and_empty_result(app, dash_cache):
     assert at.caption[0].value.startswith(f"0 of {len(tracks):,} tracks match")
     assert any("No tracks match the filters" in w.value for w in at.warning)
     assert not at.get("plotly_chart")
+
+
+def test_lines_and_bands_stop_at_empty_years():
+    """Issue 13 item 9: r&b with tracks in 1974 and 1984 only: the line has blanks for
+    1975-83 and the band is two polygons, none drawn across the empty years."""
+    import pandas as pd
+
+    from dashboard.widgets import band_xy, fill_year_gaps
+
+    d = pd.DataFrame({"year": [1972, 1973, 1974, 1984, 1985], "group": "r&b",
+                      "mean": [.5, .6, .55, .7, .65], "lo": [.4, .5, .45, .6, .55],
+                      "hi": [.6, .7, .65, .8, .75], "n": [12, 11, 15, 10, 13]})
+    line = fill_year_gaps(d)
+    assert line["year"].tolist() == list(range(1972, 1986))
+    assert line.set_index("year").loc[1975:1983, "mean"].isna().all()
+    x, y = band_xy(d)
+    assert x.count(None) == 1
+    cut = x.index(None)
+    assert max(x[:cut]) == 1974 and min(x[cut + 1:]) == 1984
+
+
+def test_colours_are_fixed_and_cluster_legend_is_numeric(app):
+    """Issue 13 item 9: genre colours do not change with the filters; clusters in id order."""
+    from dashboard import colors
+    from dashboard_helpers import plotly_figures
+
+    at = app("trends").run()
+    at.radio(key="trends_view").set_value("Distributions").run()
+    before = {t["name"]: t["marker"]["color"] for t in plotly_figures(at)[0]["data"]}
+    assert before and all(c == colors.genre_color(g) for g, c in before.items())
+    genres = sorted(before)
+    at.multiselect(key="trends_genres").set_value(genres[1:]).run()
+    after = {t["name"]: t["marker"]["color"] for t in plotly_figures(at)[0]["data"]}
+    assert after and after == {g: before[g] for g in after}
+    at.multiselect(key="trends_genres").set_value([]).run()
+    at.radio(key="trends_view").set_value("Cluster shares").run()
+    names = [t["name"] for t in plotly_figures(at)[0]["data"]]
+    ids = [colors.cluster_id(n) for n in names]
+    assert len(ids) > 1 and ids == sorted(ids)
+    assert all(t["line"]["color"] == colors.cluster_color(colors.cluster_id(t["name"]))
+               for t in plotly_figures(at)[0]["data"])
+
+
+def test_filters_survive_a_visit_elsewhere_and_live_in_the_url(app, dash_cache):
+    """Issue 13 items 9 and 12: the filters come back after another page, and the URL
+    carries them (a shared link opens the same view)."""
+    at = app("trends").run()
+    genre = at.multiselect(key="trends_genres").options[0]
+    at.multiselect(key="trends_genres").set_value([genre]).run()
+    assert at.query_params["genre"] == genre
+    kept = at.session_state["_kept_trends_genres"]
+    back = app("trends", _kept_trends_genres=kept).run()    # widget state gone, copy kept
+    assert back.multiselect(key="trends_genres").value == [genre]
+    fresh = app("trends")
+    fresh.query_params["genre"] = genre
+    fresh.query_params["split"] = "genre"
+    fresh.run()
+    assert fresh.multiselect(key="trends_genres").value == [genre]
+    assert fresh.selectbox(key="trend_by").value == "genre"

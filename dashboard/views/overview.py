@@ -80,6 +80,7 @@ box({"good": "This build is good to explore: ",
 for note in notes[1:]:
     st.markdown(note)
 
+st.subheader("Build metrics")
 c = st.columns(5)
 c[0].metric("Tracks", f"{cat.get('tracks', len(t)):,}")
 c[1].metric("Clusters", clu.get("n_clusters", "–"),

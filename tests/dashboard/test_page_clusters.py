@@ -47,3 +47,25 @@ def test_cluster_compare(app):
     (fig,) = plotly_figures(at)
     label = at.selectbox(key="cb_b").format_func
     assert [t["name"] for t in fig["data"]] == [f"A: {label(ids[0])}", f"B: {label(ids[-1])}"]
+
+
+def test_cluster_from_the_url_and_typical_tracks_once_each(app, dash_cache):
+    """Issue 13 items 3, 7, 12: ?cluster=<id> opens that cluster; its listed tracks are the
+    most typical (closest to the centre first), one release per song."""
+    import pipeline
+
+    tracks = pipeline.load(dash_cache).tracks
+    at = app("clusters").run()
+    cid = _ids(at.selectbox(key="cb_cluster"))[-1]
+    fresh = app("clusters")
+    fresh.query_params["cluster"] = str(cid)
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.selectbox(key="cb_cluster").value == cid
+    reps = fresh.dataframe[-1].value
+    assert reps["distance"].is_monotonic_increasing
+    assert not reps.duplicated(["track_name", "artist"]).any()    # no song twice
+    members = tracks[tracks["cluster"] == cid]
+    assert set(reps["track_name"]) <= set(members["track_name"])
+    fresh.selectbox(key="cb_cluster").set_value(_ids(fresh.selectbox(key="cb_cluster"))[0]).run()
+    assert fresh.query_params["cluster"] == str(_ids(fresh.selectbox(key="cb_cluster"))[0])

@@ -171,6 +171,15 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         assert inner <= lassoed <= outer, "the selection is not the lassoed region"
         selected.scroll_into_view_if_needed()
         _shot(page, "map_lasso")
+        # The map's search is the fuzzy one (issue 13): a typo finds the song, once.
+        search(page, "Search a track or artist", "bohemian rapsody")
+        page.get_by_text("tracks match").first.wait_for()
+        wait_idle(page)
+        _assert_clean(page, "map fuzzy search")
+        assert "bohemian rapsody" in page.url.replace("+", " ").replace("%20", " ")
+        page.get_by_text("Search results (").first.click()
+        hits = page.locator('[data-testid="stExpander"]').filter(has_text="Search results")
+        hits.get_by_text("Bohemian Rhapsody").first.wait_for()
         search(page, "Search a track or artist", "Queen")
         page.get_by_text("tracks match").first.wait_for()
         wait_idle(page)
@@ -201,6 +210,20 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         urls = re.findall(r"^https://open\.spotify\.com/track/(\w+)$", m3u, re.M)
         assert m3u.count("#EXTINF:") == len(urls) == len(exported)
         assert urls == exported["track_id"].tolist()   # same tracks, same order
+
+        # Seed picker: fuzzy ("title artist") and one entry per song (issue 13).
+        page.get_by_role("checkbox", name="Around a seed track").check()
+        search(page, "Seed track", "Animals")
+        wait_idle(page)
+        page.get_by_role("combobox").filter(has_text="Animals").first.click()
+        options = page.get_by_role("option").all_inner_texts()
+        page.keyboard.press("Escape")
+        songs = [o.rsplit(" (", 1)[0].casefold() for o in options]
+        assert any("maroon 5" in s_ for s_ in songs) and len(songs) == len(set(songs)), options
+        search(page, "Seed track", "Levels Avicii")
+        wait_idle(page)
+        page.get_by_role("combobox").filter(has_text="Levels").first.wait_for()
+        _assert_clean(page, "playlist seed picker")
 
         # Recommendations: fuzzy search, then results with reasons.
         goto_nav(page, "Recommendations")

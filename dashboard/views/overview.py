@@ -14,12 +14,13 @@ import streamlit as st  # noqa: E402
 
 from dashboard import guard, widgets  # noqa: E402
 
-SILHOUETTE_WORDS = ((0.5, "strong"), (0.25, "clear but overlapping"), (0.0, "weak"))
+SILHOUETTE_WORDS = ((0.5, "well separated"), (0.25, "clearly separated, with some overlap"),
+                    (0.0, "weakly separated"))
 
 
 def _silhouette_word(v: float) -> str:
     """Kaufman & Rousseeuw's reading of a mean silhouette."""
-    return next((w for cut, w in SILHOUETTE_WORDS if v >= cut), "no")
+    return next((w for cut, w in SILHOUETTE_WORDS if v >= cut), "not separated")
 
 
 def verdict(m: dict) -> tuple[str, list[str]]:
@@ -38,7 +39,7 @@ def verdict(m: dict) -> tuple[str, list[str]]:
     km = (clu.get("kmeans_baseline") or {}).get("silhouette")
     if sil is not None:
         text = (f"**Clusters:** {clu.get('n_clusters', '?')} clusters hold {clustered:.0%} of "
-                f"the tracks; on the map they are {_silhouette_word(sil)}ly separated "
+                f"the tracks; on the map they are {_silhouette_word(sil)} "
                 f"(silhouette {sil:.2f} of 1).")
         if km is not None:
             text += (f" k-means with as many clusters scores {km:.2f} on the same map — "
@@ -91,8 +92,8 @@ c[3].metric("Cluster separation", f"{clu.get('silhouette', float('nan')):.2f}",
                  "overlapping.")
 val = emb.get("validation") or {}
 c[4].metric("Playlist-mates found", f"{val.get('value', 0):.0%}" if val else "–",
-            delta=(f"{val.get('value', 0) - val.get('raw_features_baseline', 0):+.0%} vs raw "
-                   "audio features") if val else None,
+            delta=(f"{100 * (val.get('value', 0) - val.get('raw_features_baseline', 0)):+.0f} "
+                   "points vs audio features") if val else None,
             help="Share of held-out playlist tracks with a playlist-mate among their 10 "
                  "nearest tracks.")
 

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.recommend import MODES
+from pipeline.recommend import COLUMNS, MODES
 
 SHOW = ["rank", "track_name", "artist", "year", "genre", "score", "why"]
 
@@ -18,13 +18,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--steer", action="append", default=[], metavar="KEY=VALUE",
                    help="target, e.g. energy=0.8, tempo=120, year_range=2010-2019 (repeatable)")
+    p.add_argument("--user", default=None, metavar="NAME",
+                   help='whose votes apply (default: the shared profile "everyone")')
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_recommend)
-    f = sub.add_parser("feedback", help="record +1/-1 for a recommended track")
+    f = sub.add_parser("feedback", help="record +1/-1 for a recommended track (0 undoes a vote)")
     f.add_argument("--cache", default="cache")
     f.add_argument("--seed-id", required=True)
     f.add_argument("--track-id", required=True)
-    f.add_argument("--value", type=int, choices=(1, -1), required=True)
+    f.add_argument("--value", type=int, choices=(1, -1, 0), required=True)
+    f.add_argument("--user", default=None, metavar="NAME",
+                   help='the profile the vote belongs to (default: "everyone")')
     f.set_defaults(func=run_feedback)
     r = sub.add_parser("retrain-ranker", help="refit the rankers with the stored feedback")
     r.add_argument("--cache", default="cache")
@@ -58,7 +62,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     exact = found[found["score"] >= 100]
     seed = (exact if len(exact) else found).iloc[0]
     ambiguous = len(exact) != 1
-    recs = rec.recommend(seed["track_id"], k=args.k, mode=args.mode, steer=steer)
+    recs = rec.recommend(seed["track_id"], k=args.k, mode=args.mode, steer=steer, user=args.user)
     if args.json:
         print(json.dumps({"seed": seed.to_dict(), "ambiguous": ambiguous,
                           "candidates": found.to_dict("records") if ambiguous else [],
@@ -70,15 +74,18 @@ def run_recommend(args: argparse.Namespace) -> int:
         print(found.to_string(index=False))
         print()
     print(f"seed: {seed['track_name']} - {seed['artist']} ({seed['track_id']}), mode {args.mode}")
-    print(recs[SHOW].to_string(index=False, max_colwidth=90))
+    steered = [c for c in recs.columns if c not in COLUMNS]   # the steered features' values
+    print(recs[[*SHOW[:-1], *steered, "why"]].to_string(index=False, max_colwidth=90))
     return 0
 
 
 def run_feedback(args: argparse.Namespace) -> int:
     from pipeline.recommend import Recommender
 
-    Recommender.load(args.cache).feedback(args.seed_id, args.track_id, args.value)
-    print(f"feedback {args.value:+d} recorded for {args.track_id} (seed {args.seed_id})")
+    Recommender.load(args.cache).feedback(args.seed_id, args.track_id, args.value, args.user)
+    what = "vote undone" if args.value == 0 else f"feedback {args.value:+d} recorded"
+    print(f"{what} for {args.track_id} (seed {args.seed_id}, profile "
+          f"{args.user or 'everyone'!r})")
     return 0
 
 

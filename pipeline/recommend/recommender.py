@@ -9,6 +9,11 @@ predictions and the feedback store. Modes:
 - ``content``: the seed treated as a new track (audio, year, popularity only).
 - ``by_genre``: candidates restricted to the seed's genre (known, else predicted),
   ranked by the content ranker.
+
+Every list (each mode, each comparison method) holds one release per song: ingest marks
+releases of one song (``song_group``); the best-ranked release stays, the others and the
+seed's own other releases go. Votes (per profile) apply to the serving modes only; the
+comparison methods stay pure, so they can be compared.
 """
 from __future__ import annotations
 
@@ -27,11 +32,12 @@ from pipeline.errors import CacheError
 
 from .cooccurrence import lookup
 from .explain import (
-    FEEDBACK_BOOST,
     STEER_RANGES,
     feature_gaps,
+    feedback_shift,
     standardise,
     steer_penalty,
+    steering_words,
     validate_steer,
     why_text,
 )
@@ -47,7 +53,8 @@ COMPARE_METHODS = ("hybrid", "content", "by_genre", "embedding_knn", "cosine_raw
                    "cooccurrence", "popularity")
 COLUMNS = ["rank", "track_id", "track_name", "artist", "year", "genre", "score",
            "content_similarity", "shared_playlists", "same_artist", "same_album",
-           "close_features", "apart_features", "feedback", "why", "spotify_url"]
+           "close_features", "apart_features", "feedback", "feedback_shift", "unsteered_rank",
+           "why", "spotify_url"]
 SEARCH_COLUMNS = ["track_id", "track_name", "artist", "year", "score"]
 COMPARE_POOL = 300   # candidates of the comparison baselines
 
@@ -89,6 +96,8 @@ class Recommender:
         self._spread = {k: float(np.nanstd(self.tracks[k].to_numpy(float))) or 1.0
                         for k in STEER_RANGES if k in self.tracks}
         self._search: TrackSearch | None = None
+        self._song = (self.tracks["song_group"].to_numpy(np.int64) if "song_group" in self.tracks
+                      else np.arange(len(self.tracks), dtype=np.int64))   # caches before groups
         self._columns = {c: self.tracks[c].to_numpy() for c in
                          ("track_id", "track_name", "artist", "year", "spotify_url")}
 
@@ -110,10 +119,11 @@ class Recommender:
         sig = load_signals(cache, index.tracks, index.memberships, index.embedding,
                            pcfg.neighbors)
         trained = bool(report.get("trained"))
+        store = FeedbackStore(feedback_url or default_url(cache_dir))
         rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
                   _booster(cache / "ranker_content.txt", trained),
                   io.read_parquet(cache / "genre_pred.parquet"), pcfg.ranker,
-                  FeedbackStore(feedback_url or default_url(cache)), report)
+                  store, report)
         score_pairs(rec.hybrid, sig, np.array([0]), pcfg.ranker, False)  # warm-up
         log.info("recommender: %d tracks loaded in %.1f s", sig.n, time.perf_counter() - t0)
         return rec
@@ -136,6 +146,7 @@ class Recommender:
             hits = self._fuzzy(q, limit)
         rows = [h[0] for h in hits]
         out = t.iloc[rows][["track_id", "track_name", "artist", "year"]].copy()
+        out["year"] = out["year"].astype("Int64")
         out["score"] = [round(h[1], 1) for h in hits]
         return out.reset_index(drop=True)[SEARCH_COLUMNS]
 
@@ -148,38 +159,66 @@ class Recommender:
 
     # -------------------------------------------------------------- recommend
     def recommend(self, track_id: str, k: int = 10, mode: str = "hybrid",
-                  steer: dict[str, Any] | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
-        """The k best tracks for a seed, with scores and explanations.
+                  steer: dict[str, Any] | None = None, exclude: Iterable[str] = (),
+                  user: str | None = None, votes: dict[str, int] | None = None) -> pd.DataFrame:
+        """The k best tracks for a seed, one release per song, with scores and explanations.
 
         Args:
             track_id: the seed's catalog id.
             mode: "hybrid", "content" or "by_genre".
             steer: targets, e.g. {"energy": 0.8, "tempo": 120, "year_range": (2010, 2019)}.
             exclude: track ids never to return.
+            user: whose votes apply (default: the shared "everyone" profile).
+            votes: track_id -> +1/-1 to apply instead of reading ``user``'s from the store.
         Returns:
-            DataFrame (k rows) with columns ``COLUMNS``.
+            DataFrame (k rows, fewer if the pool is smaller) with columns ``COLUMNS``, then
+            one column per steered feature (its value for each row).
         """
         if mode not in MODES:
             raise ValueError(f"The 'mode' parameter of recommend must be one of "
                              f"{', '.join(MODES)}. Got {mode!r} instead.")
-        return self._recommend(track_id, k, mode, steer, exclude)
+        if votes is None:
+            votes = self.store.for_seed(track_id, user)
+        return self._recommend(track_id, k, mode, steer, exclude, votes)
 
-    def _recommend(self, track_id: str, k: int, mode: str, steer, exclude) -> pd.DataFrame:
+    def _recommend(self, track_id: str, k: int, mode: str, steer, exclude,
+                   votes: dict[str, int]) -> pd.DataFrame:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"The 'k' parameter of recommend must be a positive int. "
                              f"Got {k!r} instead.")
         seed = self.index.row(track_id)
         steer = validate_steer(steer)
         cand, score = self._candidates(seed, mode)
-        z = standardise(score) - steer_penalty(self.tracks, cand, steer, self._spread)
-        votes = self.store.for_seed(track_id)
-        cand, z, vote = self._apply_feedback(seed, cand, z, votes)
+        voted = {self.index._row[t]: int(v) for t, v in votes.items()
+                 if v in (1, -1) and t in self.index._row and t != track_id}
+        cand, base = self._with_liked(cand, standardise(score), voted)
+        rows, vals = np.array(list(voted), np.int64), np.array(list(voted.values()), np.int64)
+        shift, main = feedback_shift(self.sig.emb, cand, rows, vals)
         drop = set(exclude) | {t for t, v in votes.items() if v < 0}
-        if drop:
-            keep = ~np.isin(self.tracks["track_id"].to_numpy()[cand], list(drop))
-            cand, z, vote = cand[keep], z[keep], vote[keep]
-        top = np.lexsort((cand, -z))[:k]
-        return self._frame(seed, cand[top], z[top], vote[top])
+        keep = ~np.isin(self._columns["track_id"][cand], list(drop))
+        cand, base, shift, main = cand[keep], base[keep], shift[keep], main[keep]
+        z = base + shift - steer_penalty(self.tracks, cand, steer, self._spread)
+        top = self._ranked(seed, cand, z)[:k]
+        unsteered = np.arange(1, len(top) + 1)
+        if steer:   # where each shown song stood without steering
+            order = self._ranked(seed, cand, base + shift)
+            place = dict(zip(self._song[cand[order]], range(1, len(order) + 1)))
+            unsteered = np.array([place[g] for g in self._song[cand[top]]])
+        moved_by = [None if j < 0 else (self._columns["track_name"][rows[j]], int(vals[j]))
+                    for j in main[top]]
+        vote = np.array([max(voted.get(int(r), 0), 0) for r in cand[top]], np.int8)
+        return self._frame(seed, cand[top], z[top], {
+            "feedback": vote, "feedback_shift": shift[top], "moved_by": moved_by,
+            "unsteered_rank": unsteered}, steer)
+
+    def _ranked(self, seed: int, cand: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Positions in ``cand``, best first (ties by row), one per song: a song's
+        best-scored release stays; the seed's own song is left out."""
+        order = np.lexsort((cand, -z))
+        song = self._song[cand[order]]
+        order, song = order[song != self._song[seed]], song[song != self._song[seed]]
+        _, first = np.unique(song, return_index=True)
+        return order[np.sort(first)]
 
     def _candidates(self, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """(candidate rows, raw scores) of one seed in one mode or comparison method.
@@ -252,42 +291,53 @@ class Recommender:
         feats = pair_matrix(self.sig, np.array([seed]), np.zeros(len(cand), np.int64), cand, True)
         return cand, self.content.predict(feats, num_threads=1)
 
-    def _apply_feedback(self, seed: int, cand: np.ndarray, z: np.ndarray,
-                        votes: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Lift +1 tracks (adding them if they were not candidates); record each vote."""
-        vote = np.zeros(len(cand), np.int8)
-        liked = [self.index._row[t] for t, v in votes.items() if v > 0 and t in self.index._row]
-        extra = np.array([r for r in liked if r not in set(cand) and r != seed], np.int64)
-        if len(extra):
-            cand = np.concatenate([cand, extra])
-            z = np.concatenate([z, np.full(len(extra), z.max() if len(z) else 0.0)])
-            vote = np.concatenate([vote, np.zeros(len(extra), np.int8)])
-        for r in liked:
-            hit = cand == r
-            z[hit] += FEEDBACK_BOOST
-            vote[hit] = 1
-        return cand, z, vote
+    def _with_liked(self, cand: np.ndarray, z: np.ndarray,
+                    voted: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Liked tracks the method did not propose join the pool at its median score (0),
+        so a like always has a place to act from; their lift comes from the votes."""
+        extra = np.array([r for r, v in voted.items() if v > 0 and r not in set(cand)], np.int64)
+        if not len(extra):
+            return cand, z
+        return np.concatenate([cand, extra]), np.concatenate([z, np.zeros(len(extra))])
 
-    def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray,
-               vote: np.ndarray) -> pd.DataFrame:
+    def _frame(self, seed: int, rows: np.ndarray, score: np.ndarray, fb: dict,
+               steer: dict[str, Any]) -> pd.DataFrame:
         """The output table; built from plain arrays (pandas indexing per column costs
-        more than the ranking itself)."""
+        more than the ranking itself).
+
+        Args:
+            fb: per row "feedback" (its own vote), "feedback_shift", "moved_by" (name and
+                vote of the track that moved it, or None) and "unsteered_rank".
+        """
         sig, col = self.sig, self._columns
         close, apart = feature_gaps(sig.x, sig.feature_names, seed, rows)
         shared = lookup(sig.cooc.counts(np.array([seed])), np.zeros(len(rows), np.int64), rows)
         out = {"rank": np.arange(1, len(rows) + 1),
-               **{c: col[c][rows] for c in ("track_id", "track_name", "artist", "year")},
+               **{c: col[c][rows] for c in ("track_id", "track_name", "artist")},
+               "year": pd.array(col["year"][rows], dtype="Int64"),
                "genre": self.genre[rows], "score": np.round(score, 4),
-               "content_similarity": np.round(sig.emb[rows] @ sig.emb[seed], 4),
+               "content_similarity": np.round((sig.emb[rows] @ sig.emb[seed]).astype(float), 4),
                "shared_playlists": shared.astype(int),
                "same_artist": sig.cooc.artist_code[rows] == sig.cooc.artist_code[seed],
                "same_album": sig.album_code[rows] == sig.album_code[seed],
                "close_features": close, "apart_features": apart,
-               "feedback": vote.astype(int), "spotify_url": col["spotify_url"][rows]}
+               "feedback": fb["feedback"].astype(int),
+               "feedback_shift": np.round(fb["feedback_shift"], 4) + 0.0,   # no -0.0
+               "unsteered_rank": np.asarray(fb["unsteered_rank"], int),
+               "spotify_url": col["spotify_url"][rows]}
+        steered = {k: self.tracks[k].to_numpy()[rows] for k in steer if k != "year_range"}
         keys = ["same_artist", "same_album", "shared_playlists", "content_similarity",
-                "close_features", "apart_features", "feedback"]
-        out["why"] = [why_text(dict(zip(keys, v))) for v in zip(*(out[k] for k in keys))]
-        return pd.DataFrame(out, columns=COLUMNS)
+                "close_features", "apart_features", "feedback", "feedback_shift"]
+        out["why"] = []
+        for i in range(len(rows)):
+            row = {k: out[k][i] for k in keys}
+            row["moved_by"] = fb["moved_by"][i]
+            if steer:
+                values = {"year": out["year"][i], **{k: v[i] for k, v in steered.items()}}
+                row["steering"] = steering_words(values, steer, i + 1,
+                                                 int(out["unsteered_rank"][i]))
+            out["why"].append(why_text(row))
+        return pd.DataFrame({**out, **steered}, columns=[*COLUMNS, *steered])
 
     # ---------------------------------------------------------------- compare
     def compare(self, track_id: str, k: int = 10,
@@ -295,19 +345,25 @@ class Recommender:
                                           "cosine_raw")) -> dict[str, pd.DataFrame]:
         """The same seed under several methods: method name -> DataFrame like recommend().
 
-        Feedback applies to every method; steering is not used here.
+        Each method as it is: no votes and no steering, so the baselines stay baselines
+        (one release per song, as everywhere).
         """
         unknown = [m for m in methods if m not in COMPARE_METHODS]
         if unknown:
             raise ValueError(f"compare: unknown method(s) {unknown}; use any of "
                              f"{', '.join(COMPARE_METHODS)}.")
-        return {m: self._recommend(track_id, k, m, None, ()) for m in methods}
+        return {m: self._recommend(track_id, k, m, None, (), {}) for m in methods}
 
     # --------------------------------------------------------------- feedback
-    def feedback(self, seed_id: str, track_id: str, value: int) -> None:
-        """Record +1 / -1 for a recommended track; applied at once to this seed's ranking."""
+    def feedback(self, seed_id: str, track_id: str, value: int, user: str | None = None) -> None:
+        """Record a profile's +1 / -1 for a recommended track, or 0 to undo its vote;
+        applied at once to that profile's ranking for this seed."""
         for name, tid in (("seed_id", seed_id), ("track_id", track_id)):
             if tid not in self.index._row:
                 raise KeyError(f"feedback: {name} {tid!r} is not in the catalog at "
                                f"{self.index.cache_dir}")
-        self.store.add(seed_id, track_id, int(value))
+        self.store.add(seed_id, track_id, int(value), user)
+
+    def votes(self, seed_id: str, user: str | None = None) -> dict[str, int]:
+        """track_id -> standing vote (+1/-1) of ``user`` for this seed."""
+        return self.store.for_seed(seed_id, user)

@@ -74,7 +74,7 @@ def require_recommender() -> Any:
 def run_build(cache: Path, force: bool = False) -> dict | None:
     """Run the orchestrator with a live progress display; returns metrics or None on error."""
     from pipeline.build import build
-    from pipeline.catalog import resolve_catalog
+    from pipeline.catalog import preflight, resolve_catalog
 
     with st.status("Building the catalog cache…", expanded=True) as status:
         bar = st.progress(0.0, text="Finding the catalog")
@@ -87,6 +87,11 @@ def run_build(cache: Path, force: bool = False) -> dict | None:
         try:
             files = _catalog_files(cache) or resolve_catalog(None)
             st.write(f"Catalog: {', '.join(str(f) for f in files)}")
+            # Whole-file problems (missing column, unknown schema, unwritable cache) in about
+            # a second, before any worker starts (helper "ingest"'s preflight).
+            checked = preflight(files, cache)
+            st.write(f"Preflight: {len(files)} file(s) fine in {checked.seconds:.1f} s"
+                     + (f", {checked.tracks:,} tracks" if checked.complete else ""))
             # One process: starting build workers briefly swaps sys.modules["__main__"]
             # (pipeline.build.engines.local), which the Streamlit server shares with every session's
             # script. `make run` builds with 2 workers.

@@ -1,0 +1,425 @@
+"""Many users at once: N Chromium sessions use every dashboard page for a while.
+
+Usage (from the repo root, with a built cache)::
+
+    .venv/bin/python bench/concurrency_bench.py --cache cache --sessions 10 --seconds 60
+
+Starts the dashboard as the project does (``streamlit run dashboard/streamlit_app.py``, see
+``bench/dashboard_bench.py``), warms it up with one visit of every page, then runs N
+headless sessions (one Debian Chromium, ``/usr/bin/chromium``, one browser context per
+session) for ``--seconds``. Each session goes round the pages through the sidebar, each
+starting on a different page; on each it waits until the page has settled (its title and
+content drawn, Streamlit's running indicator gone), then does the page's main action and
+waits again: Trends adds or removes a genre filter, the map changes its colouring, the
+cluster browser picks a cluster, the playlist builder builds from a cluster, the
+recommendations page searches an artist of the catalog and shows its recommendations.
+
+A page view is one visit (open + action). An error is a visit that showed an exception box,
+an error box, did not settle within ``--timeout`` seconds, or whose action's widget was not
+there. Prints JSON: page views, errors, render seconds (each open and each action, from the
+click to the app going idle) p50/p95 per page and overall, and the server's CPU seconds
+(its process tree, from /proc, during the measured window) per page view with the sessions
+per core that implies at this pace. Feedback votes go to a temporary database, never the
+cache's.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.dashboard_bench import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
+
+log = logging.getLogger(__name__)
+FAILED = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+MAIN, SIDEBAR = '[data-testid="stMain"]', '[data-testid="stSidebar"]'
+# (url path, title shown by the page, what must be drawn besides: a chart, the action's widget)
+PAGES = [("", "Catalog overview", None), ("trends", "Trends", ".js-plotly-plot"),
+         ("map", "Cluster map", ".js-plotly-plot"), ("clusters", "Cluster browser", None),
+         ("playlist", "Playlist builder", "text=Build playlist"),
+         ("recommend", "Recommendations", "text=Search a track or artist")]
+NAV = {"": "Overview", "trends": "Trends", "map": "Cluster map", "clusters": "Cluster browser",
+       "playlist": "Playlist builder", "recommend": "Recommendations"}
+COLOURS = ["energy", "valence", "danceability", "acousticness", "tempo", "popularity"]
+
+
+class Unsettled(Exception):
+    """The page did not settle within the timeout."""
+
+
+class NoWidget(Exception):
+    """A page's main action could not find its widget, or it started no rerun."""
+
+
+@dataclass
+class Stats:
+    """What every session records (one event loop: no locking needed)."""
+
+    opens: dict[str, list[float]] = field(default_factory=dict)
+    actions: dict[str, list[float]] = field(default_factory=dict)
+    views: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, dict[str, int]] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)   # a few error texts, for the reader
+    js_errors: int = 0
+
+    def error(self, page: str, kind: str, text: str) -> None:
+        by_kind = self.errors.setdefault(page, {})
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        if len(self.samples) < 10:
+            self.samples.append(f"{page}: {kind}: {text[:300]}")
+
+
+# Counts the app's script runs: the root's data-test-script-state turns "running" once per
+# run, at once (the running indicator in the header shows only after 500 ms of a run).
+COUNT_RUNS = """(() => {
+  window.__ceRuns = 0;
+  const attach = (app) => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__ceRuns += 1;
+    new MutationObserver((records) => {   // one record per change, oldest first
+      const now = app.getAttribute('data-test-script-state');
+      records.forEach((r, i) => {
+        const next = i + 1 < records.length ? records[i + 1].oldValue : now;
+        if (next === 'running' && r.oldValue !== 'running') window.__ceRuns += 1;
+      });
+    }).observe(app, {attributes: true, attributeOldValue: true,
+                     attributeFilter: ['data-test-script-state']});
+  };
+  const find = new MutationObserver(() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app) { find.disconnect(); attach(app); }
+  });
+  find.observe(document, {childList: true, subtree: true});
+})()"""
+STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
+  return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state')]; }"""
+IDLE = ("notRunning", "compilationError")
+
+
+async def runs(page) -> int | None:
+    """The run count to pass to :func:`settle` as ``after``; None when a run is going on
+    now (a click then may restart it without a new start being seen)."""
+    n, state = await page.evaluate(STATE)
+    return n if state in IDLE else None
+
+
+async def settle(page, t0: float, timeout: float, after: int | None = None,
+                 quiet: float = 0.3) -> float:
+    """Seconds from ``t0`` until the app's script stopped running (and stayed stopped for
+    ``quiet`` seconds, not counted). With ``after`` (a run count), a run must have started
+    since, within 5 s, else :class:`NoWidget` (the click did nothing)."""
+    deadline = time.monotonic() + timeout
+    calm, calm_runs = None, None
+    while time.monotonic() < deadline:
+        n, state = await page.evaluate(STATE)
+        if after is not None and n <= after:
+            if time.perf_counter() - t0 > 5:
+                raise NoWidget("the action started no script run")
+            calm = None
+        elif state not in IDLE or n != calm_runs:
+            calm, calm_runs = (time.perf_counter(), n) if state in IDLE else (None, None)
+        elif time.perf_counter() - calm >= quiet:
+            return calm - t0
+        await asyncio.sleep(0.05)
+    raise Unsettled(f"still running after {timeout:.0f} s")
+
+
+async def drawn(page, title: str, ready: str | None, timeout: float) -> None:
+    """Wait for a page's title and, if given, its main content."""
+    await page.get_by_role("heading", name=title).first.wait_for(timeout=timeout * 1000)
+    if ready:
+        await page.locator(ready).first.wait_for(timeout=timeout * 1000)
+
+
+async def open_page(page, path: str, title: str, ready: str | None, timeout: float) -> float:
+    """Go to a page through the sidebar (same session); seconds until it settled."""
+    t0 = time.perf_counter()
+    await page.locator('[data-testid="stSidebarNav"] a', has_text=NAV[path]).first.click()
+    await drawn(page, title, ready, timeout)   # the new page's title: it has run
+    return await settle(page, t0, timeout)
+
+
+async def _choose(page, scope: str, label: str, rng: random.Random,
+                  skip: tuple[str, ...] = ()) -> None:
+    """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option."""
+    box = page.locator(scope).get_by_role("combobox", name=label).first
+    try:
+        await box.click(timeout=5000)
+    except Exception as exc:  # noqa: BLE001 - reported as the page's missing widget
+        raise NoWidget(f"no '{label}' box") from exc
+    options = page.get_by_role("option")
+    await options.first.wait_for(timeout=5000)
+    names = [n for n in await options.all_inner_texts() if n.strip() and n not in skip]
+    if not names:
+        raise NoWidget(f"'{label}' has no options")
+    await options.filter(has_text=rng.choice(names)).first.click()
+    await page.keyboard.press("Escape")
+
+
+async def act(page, path: str, rng: random.Random, queries: list[str], timeout: float) -> bool:
+    """The page's main action; False when the page has none (the overview)."""
+    if path == "trends":   # toggle a genre filter (the count caption changes)
+        remove = page.locator(SIDEBAR).get_by_role("button", name="Remove ")
+        if await remove.count():
+            await remove.first.click()
+        else:
+            await _choose(page, SIDEBAR, "Genres", rng, skip=("Select all",))
+    elif path == "map":
+        await _choose(page, MAIN, "Colour by", rng)
+    elif path == "clusters":
+        await _choose(page, MAIN, "Cluster", rng)
+    elif path == "playlist":
+        build = page.locator(MAIN).get_by_role("button", name="Build playlist")
+        if not await build.count() or await build.first.is_disabled():
+            before = await runs(page)
+            await _choose(page, MAIN, "Clusters", rng, skip=("Select all",))
+            await settle(page, time.perf_counter(), timeout, after=before)
+        await build.first.click()
+        await page.get_by_role("heading", name="Your playlist").first.wait_for(
+            timeout=timeout * 1000)
+    elif path == "recommend":
+        field_ = page.get_by_label("Search a track or artist").first
+        await field_.fill(rng.choice(queries))
+        await field_.press("Enter")
+        await page.get_by_text("Because you picked").first.wait_for(timeout=timeout * 1000)
+    else:
+        return False
+    return True
+
+
+async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: random.Random,
+                queries: list[str], timeout: float) -> bool:
+    """One page view: open, settle, act, settle; times and errors into ``stats``.
+    Returns False when it ended in an error."""
+    path, title, ready = spec
+    name = path or "overview"
+    stats.views[name] = stats.views.get(name, 0) + 1
+    try:
+        stats.opens.setdefault(name, []).append(await open_page(page, path, title, ready,
+                                                                timeout))
+        if not await page.locator(FAILED).count():
+            before, t0 = await runs(page), time.perf_counter()
+            if await act(page, path, rng, queries, timeout):
+                stats.actions.setdefault(name, []).append(
+                    await settle(page, t0, timeout, after=before))
+    except NoWidget as exc:
+        stats.error(name, "no widget", str(exc))
+        return False
+    except (Unsettled, TimeoutError) as exc:
+        stats.error(name, "timeout", str(exc))
+        return False
+    except Exception as exc:  # noqa: BLE001 - Playwright's timeout and anything else
+        kind = "timeout" if type(exc).__name__ == "TimeoutError" else "bench"
+        stats.error(name, kind, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return False
+    failed = page.locator(FAILED)
+    if await failed.count():
+        stats.error(name, "error box", (await failed.first.inner_text()).replace("\n", " "))
+        return False
+    return True
+
+
+async def session(browser, base: str, n: int, deadline: float, stats: Stats,
+                  queries: list[str], timeout: float, think: float, seed: int) -> None:
+    """One user: start on page ``n`` (by URL), then round the pages until the deadline."""
+    rng = random.Random(seed * 1000 + n)
+    ctx = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    await ctx.add_init_script(COUNT_RUNS)
+    page = await ctx.new_page()
+    page.set_default_timeout(timeout * 1000)
+
+    def on_error(exc) -> None:
+        if "spotify" not in str(exc).lower():   # the embedded player, offline
+            stats.js_errors += 1
+    page.on("pageerror", on_error)
+    start = n % len(PAGES)
+    order = PAGES[start + 1:] + PAGES[:start + 1]
+    path, title, ready = PAGES[start]
+    try:
+        await page.goto(f"{base}/{path}")
+        await page.get_by_role("heading", name=title).first.wait_for(timeout=timeout * 1000)
+        i = 0
+        while time.monotonic() < deadline:
+            ok = await visit(page, order[i % len(order)], stats, rng, queries, timeout)
+            i += 1
+            if not ok:
+                await _recover(page, base, order[i % len(order)], timeout)
+            if think:
+                await asyncio.sleep(think)
+    finally:
+        await ctx.close()
+
+
+async def _recover(page, base: str, spec: tuple[str, str, str | None], timeout: float) -> None:
+    """After an error or a timeout, reload the next page by URL (a stuck page would
+    otherwise fail every following visit)."""
+    try:
+        await page.goto(f"{base}/{spec[0]}")
+        await drawn(page, spec[1], spec[2], timeout)
+        await settle(page, time.perf_counter(), timeout)
+    except Exception as exc:  # noqa: BLE001 - the next visit records what is wrong
+        log.warning("recovery failed: %s", str(exc).splitlines()[0])
+
+
+async def warm_up(browser, base: str, timeout: float) -> float:
+    """One visit of every page by URL (loads the catalog and the recommender once)."""
+    t0 = time.perf_counter()
+    ctx = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    await ctx.add_init_script(COUNT_RUNS)
+    page = await ctx.new_page()
+    for path, title, ready in PAGES:
+        await page.goto(f"{base}/{path}")
+        await drawn(page, title, ready, timeout)
+        await settle(page, time.perf_counter(), timeout)
+    await ctx.close()
+    return time.perf_counter() - t0
+
+
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def tree_cpu(root: int, exclude: set[int] = frozenset()) -> tuple[float, set[int]]:
+    """CPU seconds (user + system, with reaped children) of ``root`` and its descendants
+    now alive, leaving out the subtrees of ``exclude``; and the pids counted."""
+    parent, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                f = _stat_fields(int(entry))
+            except (OSError, IndexError):
+                continue
+            parent[int(entry)] = int(f[1])
+            ticks[int(entry)] = sum(int(x) for x in f[11:15])
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in tree or pid in exclude or pid not in ticks:
+            continue
+        tree.add(pid)
+        todo.extend(c for c, p in parent.items() if p == pid)
+    return sum(ticks[p] for p in tree) / os.sysconf("SC_CLK_TCK"), tree
+
+
+def server_pid() -> int:
+    """The streamlit process this bench started (a child of this process)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                f = _stat_fields(int(entry))
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue
+            if int(f[1]) == os.getpid() and b"streamlit" in cmd:
+                return int(entry)
+    raise RuntimeError("the streamlit server process was not found")
+
+
+def _quantiles(xs: list[float]) -> dict:
+    if not xs:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    s = sorted(xs)
+    q = lambda p: s[min(len(s) - 1, round(p * (len(s) - 1)))]  # noqa: E731 - nearest rank
+    return {"n": len(s), "p50": round(q(0.5), 3), "p95": round(q(0.95), 3),
+            "max": round(s[-1], 3)}
+
+
+def summary(stats: Stats, args: argparse.Namespace, wall: float, warmup: float,
+            server_cpu: float, client_cpu: float) -> dict:
+    pages = {}
+    for path, _, _ in PAGES:
+        name = path or "overview"
+        opens, acts = stats.opens.get(name, []), stats.actions.get(name, [])
+        pages[name] = {"views": stats.views.get(name, 0),
+                       "errors": sum(stats.errors.get(name, {}).values()),
+                       "error_kinds": stats.errors.get(name, {}),
+                       "render_s": _quantiles(opens + acts), "open_s": _quantiles(opens),
+                       "action_s": _quantiles(acts)}
+    views = sum(stats.views.values())
+    per_view = server_cpu / views if views else None
+    renders = [t for d in (stats.opens, stats.actions) for ts in d.values() for t in ts]
+    return {
+        "cache": str(args.cache), "sessions": args.sessions, "seconds": args.seconds,
+        "think_s": args.think, "wall_s": round(wall, 1), "warmup_s": round(warmup, 1),
+        "page_views": views, "errors": sum(p["errors"] for p in pages.values()),
+        "js_errors": stats.js_errors, "render_s": _quantiles(renders), "pages": pages,
+        "server": {"cpu_s": round(server_cpu, 2),
+                   "cpu_s_per_page_view": round(per_view, 3) if per_view else None,
+                   "busy_share_of_one_core": round(server_cpu / wall, 2),
+                   # how many sessions at this pace one core could serve
+                   "sessions_per_core": (round(args.sessions * wall / server_cpu, 1)
+                                         if server_cpu else None)},
+        "clients_cpu_s": round(client_cpu, 2), "cores": os.cpu_count(),
+        "error_samples": stats.samples,
+    }
+
+
+async def run(args: argparse.Namespace, base: str, queries: list[str]) -> dict:
+    from playwright.async_api import async_playwright
+
+    srv = server_pid()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                          args=CHROMIUM_ARGS)
+        warm = await warm_up(browser, base, args.timeout) if args.warmup else 0.0
+        stats = Stats()
+        cpu0, tree = tree_cpu(srv)
+        own0, _ = tree_cpu(os.getpid(), exclude=tree)
+        t0 = time.monotonic()
+        deadline = t0 + args.seconds
+        await asyncio.gather(*(session(browser, base, n, deadline, stats, queries,
+                                       args.timeout, args.think, args.seed)
+                               for n in range(args.sessions)))
+        wall = time.monotonic() - t0
+        cpu1, tree = tree_cpu(srv)
+        own1, _ = tree_cpu(os.getpid(), exclude=tree)
+        await browser.close()
+    return summary(stats, args, wall, warm, cpu1 - cpu0, own1 - own0)
+
+
+def search_queries(cache: Path, n: int = 50, seed: int = 0) -> list[str]:
+    """Artists of the catalog to type on the recommendations page (so every search hits)."""
+    import pipeline
+
+    artists = pipeline.load(cache).tracks["artist"].dropna().astype(str)
+    artists = artists[artists.str.len().between(3, 40)]
+    return artists.sample(min(n, len(artists)), random_state=seed).tolist()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("CACHE_DIR", "cache")))
+    ap.add_argument("--sessions", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--timeout", type=float, default=60,
+                    help="seconds a page may take to settle before it counts as an error")
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="pause between page views (0: every session clicks on at once)")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log", type=Path, default=Path(tempfile.gettempdir())
+                    / "concurrency_bench_server.log")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not CHROMIUM.exists():
+        sys.exit(f"{CHROMIUM} not found: install Debian's chromium (make browser-deps)")
+    queries = search_queries(args.cache, seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("CATALOG_FEEDBACK_URL", f"sqlite:///{tmp}/feedback.sqlite")
+        with app_server(args.cache, log_path=args.log) as base:
+            out = asyncio.run(run(args, base, queries))
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -41,4 +41,4 @@ bench: venv
 	$(PY) bench/build_bench.py
 
 clean:
-	rm -rf $(CACHE_DIR) .pytest_cache
+	rm -rf $(CACHE_DIR) $(dir $(CACHE_DIR)).$(notdir $(CACHE_DIR)).builds .pytest_cache

@@ -44,6 +44,7 @@ def require_index() -> Any:
                  f"{exc}). Rebuild it below or with `make build`.")
         build_panel(cache, key="guard_broken")
         st.stop()
+    _say_build_changes(cache)
     stale = _stale_stages(str(cache), _manifest_mtime(cache))
     if stale:
         st.warning(f"The cache at {cache} is out of date: stages {', '.join(stale)} would be "
@@ -52,6 +53,22 @@ def require_index() -> Any:
         with st.expander("Rebuild now"):
             build_panel(cache, key="guard_stale")
     return index
+
+
+def _say_build_changes(cache: Path) -> None:
+    """Builds are published whole (pipeline/generations.py): a page shows the served build
+    while a rebuild runs, and the new one from the next rerun on. Say both."""
+    from pipeline.generations import resolve
+
+    holder = jobs.lock_holder(cache)
+    if holder is not None:
+        st.caption(f"A rebuild of this catalog is running ({holder.describe()}); the pages "
+                   "show the current build until it has finished.")
+    served = resolve(cache).name
+    seen = st.session_state.get("_build_seen")
+    if seen is not None and seen != served:
+        st.toast("A newer build of the catalog was published: the pages now show it.")
+    st.session_state["_build_seen"] = served
 
 
 def require_recommender() -> Any:

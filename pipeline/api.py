@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import generations as gens
 from pipeline import store as io
 from pipeline.errors import CacheError
 from pipeline.map import knn
@@ -64,13 +65,15 @@ class CatalogIndex:
 
 def load(cache_dir: str | Path) -> CatalogIndex:
     """Load a built cache directory; a :class:`CacheError` says what is missing and how to build."""
-    cache = Path(cache_dir)
+    cache = gens.resolve(Path(cache_dir))  # one build generation for every file
     missing = [f for f in REQUIRED_FILES if not (cache / f).exists()]
     if missing:
         raise CacheError(
-            f"{cache}: cache is missing {', '.join(missing[:4])}"
+            f"{cache_dir}: cache is missing {', '.join(missing[:4])}"
             f"{' and more' if len(missing) > 4 else ''}. Build it with "
-            f"`python -m pipeline build --cache {cache}` (or `make build`).")
+            f"`python -m pipeline build --cache {cache_dir}` (or `make build`).")
+    manifest = io.read_json(cache / "manifest.json")
+    gens.verify(cache, manifest)  # a truncated or damaged artifact is refused by name
     tracks = io.read_parquet(cache / "tracks.parquet")
     clusters = io.read_parquet(cache / "clusters.parquet")
     tracks = tracks.assign(cluster=clusters["cluster"].to_numpy(),
@@ -87,5 +90,5 @@ def load(cache_dir: str | Path) -> CatalogIndex:
         neighbors=io.read_npy(cache / "neighbors_idx.npy", mmap=True),
         neighbor_sims=io.read_npy(cache / "neighbors_sim.npy", mmap=True),
         metrics=io.read_json(cache / "metrics.json"),
-        manifest=io.read_json(cache / "manifest.json"),
+        manifest=manifest,
     )

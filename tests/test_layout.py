@@ -9,7 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "dashboard")
 FACES = {"pipeline", "pipeline.build", "pipeline.catalog", "pipeline.map", "pipeline.recommend",
-         "pipeline.playlist", "pipeline.evaluation", "pipeline.config", "pipeline.errors"}
+         "pipeline.playlist", "pipeline.evaluation", "pipeline.config", "pipeline.errors",
+         "pipeline.generations"}
 
 
 def _modules() -> dict[str, Path]:
@@ -39,8 +40,21 @@ def _imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
-                found.add(sub if sub in known else base)
+                exported = alias.name in _exports(known.get(base))
+                found.add(sub if sub in known and not exported else base)
     return {m for m in found if m in known and m != name}
+
+
+def _exports(path: Path | None) -> set[str]:
+    """Names in a package's ``__all__`` (a function may share its module's name, as
+    ``pipeline.catalog.preflight`` does: importing the exported name uses the face)."""
+    if path is None or path.name != "__init__.py":
+        return set()
+    for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__"
+                                                  for t in node.targets)):
+            return {getattr(e, "value", None) for e in getattr(node.value, "elts", [])}
+    return set()
 
 
 def _graph() -> dict[str, set[str]]:

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from pipeline import generations as gens
 from pipeline import store as io
 from pipeline.catalog import md5_of
 from pipeline.config import PipelineConfig
@@ -55,48 +56,96 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
           workers: int = 1) -> dict:
     """Run every stage whose inputs or config changed; return the build's metrics.
 
+    The build goes into a new generation and is published only when complete
+    (:mod:`pipeline.generations`): a crash leaves the served build as it was, and the next
+    build resumes the finished stages. One build per cache at a time (a second waits).
+
     Args:
         catalog: catalog files (one schema each; several files are concatenated).
-        cache: the artifact directory.
+        cache: the cache path (a link to the served generation).
         progress: called as (stage, index, n_stages, cached) as each stage is reused or starts.
         workers: processes for independent stages (1: all in this process, in order).
             The artifacts are the same for any number of workers.
     """
     cfg = cfg or PipelineConfig()
-    cache.mkdir(parents=True, exist_ok=True)
+    with gens.build_lock(cache):
+        gens.adopt_plain_cache(cache)
+        return _build_locked(catalog, Path(cache), cfg, force, progress, workers)
+
+
+def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: bool,
+                  progress: Callable[[str, int, int, bool], None] | None,
+                  workers: int) -> dict:
     t_start = time.perf_counter()
     files = [{"path": str(p), "md5": md5_of(p), "bytes": p.stat().st_size} for p in catalog]
-    old = _read_manifest(cache).get("stages", {})
+    served = gens.resolve(cache) if cache.is_symlink() else None
+    old = _read_manifest(served).get("stages", {}) if served else {}
     keys = _stage_keys(cfg, [f["md5"] for f in files])
-    plan = _plan(cache, keys, old, force)
-    position = {s.name: i for i, s in enumerate(STAGES)}
-    for stage in STAGES:
+    plan = _plan(served, keys, old, force) if served else [s.name for s in STAGES]
+    if not plan and (served / "metrics.json").exists():
+        _report_cached(progress)
+        manifest = _read_manifest(served)
+        manifest["last_run"] = {"recomputed": [], "workers": workers,
+                                "seconds": round(time.perf_counter() - t_start, 2)}
+        io.write_json(served / "manifest.json", manifest)  # one file, replaced atomically
+        return io.read_json(served / "metrics.json")
+    work, finished = gens.working_generation(cache)
+    for stage in STAGES:  # reuse: finished in an interrupted build, or unchanged since
         if stage.name not in plan:
-            log.info("stage %-10s cached", stage.name)
-            if progress:
-                progress(stage.name, position[stage.name], len(STAGES), True)
+            gens.link_outputs(served, work, list(stage.outputs))
+            gens.record_stage(work, stage.name, keys[stage.name])
+        elif (finished.get(stage.name) == keys[stage.name] and not force
+              and not set(stage.depends) & set(plan)
+              and all((work / o).exists() for o in stage.outputs)):
+            plan.remove(stage.name)
+            log.info("stage %-10s finished by an interrupted build: reused", stage.name)
+    _report_cached(progress, skip=plan)
+    position = {s.name: i for i, s in enumerate(STAGES)}
 
     def on_start(name: str) -> None:
         if progress:
             progress(name, position[name], len(STAGES), False)
 
-    ctx = Context(cache, cfg, catalog)
-    seconds = execute(plan, {s.name: s.depends for s in STAGES}, ctx, workers, on_start)
+    ctx = Context(work, cfg, catalog)
+    seconds = execute(plan, {s.name: s.depends for s in STAGES}, ctx, workers, on_start,
+                      on_done=lambda name: gens.record_stage(work, name, keys[name]))
     stages_meta = {s.name: ({"key": keys[s.name], "seconds": seconds[s.name],
                              "outputs": list(s.outputs),
                              "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-                            if s.name in seconds else old[s.name]) for s in STAGES}
+                            if s.name in seconds else _kept_meta(s, keys, old))
+                   for s in STAGES}
     manifest = {"pipeline_version": PIPELINE_VERSION, "catalog": files,
                 "config": cfg.model_dump(), "libraries": _library_versions(),
                 "stages": stages_meta, "last_run": {
                     "recomputed": plan, "workers": workers,
                     "seconds": round(time.perf_counter() - t_start, 2)}}
-    if plan or not (cache / "metrics.json").exists():
-        metrics = assemble_metrics(cache, manifest)
-        io.write_json(cache / "metrics.json", metrics)
-    io.write_json(cache / "config.json", cfg.model_dump())
-    io.write_json(cache / "manifest.json", manifest)
-    return io.read_json(cache / "metrics.json")
+    io.write_json(work / "metrics.json", assemble_metrics(work, manifest))
+    io.write_json(work / "config.json", cfg.model_dump())
+    # stage outputs only: config.json is the cache's editable configuration (a changed
+    # config makes stages stale, it does not damage the build)
+    manifest["artifacts"] = {name: gens.checksum(work / name) for name in
+                             [o for s in STAGES for o in s.outputs]}
+    io.write_json(work / "manifest.json", manifest)  # last: marks the generation complete
+    gens.publish(cache, work)
+    return io.read_json(work / "metrics.json")
+
+
+def _kept_meta(stage: Stage, keys: dict[str, str], old: dict[str, dict]) -> dict:
+    """Manifest entry of a stage not run now: the served build's, or (finished by an
+    interrupted build) a new one."""
+    if old.get(stage.name, {}).get("key") == keys[stage.name]:
+        return old[stage.name]
+    return {"key": keys[stage.name], "seconds": 0.0, "outputs": list(stage.outputs),
+            "built_at": "by an interrupted build, resumed"}
+
+
+def _report_cached(progress: Callable[[str, int, int, bool], None] | None,
+                   skip: list[str] = ()) -> None:
+    for i, stage in enumerate(STAGES):
+        if stage.name not in skip:
+            log.info("stage %-10s cached", stage.name)
+            if progress:
+                progress(stage.name, i, len(STAGES), True)
 
 
 def _stage_keys(cfg: PipelineConfig, catalog_md5: list[str]) -> dict[str, str]:
@@ -119,7 +168,7 @@ def _plan(cache: Path, keys: dict[str, str], old: dict[str, dict], force: bool) 
 
 
 def _read_manifest(cache: Path) -> dict:
-    path = cache / "manifest.json"
+    path = gens.resolve(cache) / "manifest.json"
     try:
         return io.read_json(path) if path.exists() else {}
     except (json.JSONDecodeError, OSError):

@@ -136,7 +136,7 @@ def _run_rank_signals(ctx: Context) -> dict[str, Any]:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", 1, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
+    Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
     Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
           _run_embedding, cost=20.0),

@@ -154,7 +154,9 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int)
     scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
     rng = np.random.default_rng(seed)
     tried = []
-    with tempfile.TemporaryDirectory(prefix="hdbscan-trees-") as trees:
+    with tempfile.TemporaryDirectory(prefix="hdbscan-trees-") as trees, \
+            warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Persisting input arguments")  # hashing x
         memory = Memory(trees, verbose=0)
         for name in names:
             for params in _grid(cfg):

@@ -9,8 +9,8 @@ from .engine import (
                      recipe_mismatch,
                      request_from_recipe,
 )
-from .ordering import curve_from_points
 from .exports import EXPORTERS, XSPF_NS, spotify_id, to_csv, to_m3u8, to_recipe_json, to_xspf
+from .ordering import curve_from_points
 
 __all__ = ["EXPORTERS", "ORDERINGS", "PlaylistRequest", "PlaylistResult", "XSPF_NS",
            "curve_from_points", "generate_playlist", "make_recipe", "recipe_mismatch", "request_from_recipe",

@@ -40,8 +40,12 @@ FEEDBACK = sa.Table(
 
 
 def default_url(cache_dir: str | Path) -> str:
-    """``$CATALOG_FEEDBACK_URL`` if set, else SQLite in the cache directory."""
-    return os.environ.get(ENV_URL) or f"sqlite:///{Path(cache_dir).resolve() / 'feedback.sqlite'}"
+    """``$CATALOG_FEEDBACK_URL`` if set, else SQLite beside the cache's builds (votes
+    outlive rebuilds: not inside a build generation)."""
+    from pipeline.generations import state_dir
+
+    path = state_dir(Path(cache_dir)).resolve() / "feedback.sqlite"
+    return os.environ.get(ENV_URL) or f"sqlite:///{path}"
 
 
 def clean_user(user: str | None) -> str:

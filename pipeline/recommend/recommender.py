@@ -105,7 +105,9 @@ class Recommender:
     def load(cls, cache_dir: str | Path, feedback_url: str | None = None) -> Recommender:
         """Load a built cache (``python -m pipeline build``); nothing is trained or
         recomputed here: the serving signals and the neighbour index are artifacts."""
-        cache = Path(cache_dir)
+        from pipeline.generations import resolve
+
+        cache = resolve(Path(cache_dir))  # one build generation for every file
         need = ["ranker.txt", "ranker_content.txt", "ranker_report.json", *SIGNAL_FILES,
                 "neighbors_index.npy", "genre_pred.parquet"]
         missing = [f for f in need if not (cache / f).exists()]
@@ -119,6 +121,7 @@ class Recommender:
         sig = load_signals(cache, index.tracks, index.memberships, index.embedding,
                            pcfg.neighbors)
         trained = bool(report.get("trained"))
+        # Votes live beside the build generations (cache_dir), so that a rebuild keeps them.
         store = FeedbackStore(feedback_url or default_url(cache_dir))
         rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
                   _booster(cache / "ranker_content.txt", trained),

@@ -54,15 +54,19 @@ def feedback_groups(sig: Signals, booster, votes: pd.DataFrame, row_of: dict[str
 
 
 def retrain_from_feedback(cache: Path, feedback_url: str | None = None) -> dict:
-    """Refit both rankers with the feedback groups and overwrite the cache's ranker files."""
+    """Refit both rankers with the feedback groups and serve them: a new build generation
+    with the new ranker files (the served build stays whole if this is interrupted)."""
     import lightgbm as lgb
 
+    from pipeline.generations import publish_update, resolve
+
+    link, cache = cache, resolve(Path(cache))
     cfg = PipelineConfig.model_validate(io.read_json(cache / "config.json"))
     tracks = io.read_parquet(cache / "tracks.parquet")
     memberships = io.read_parquet(cache / "memberships.parquet")
     x = io.read_npy(cache / "features.npy")
     names = io.read_json(cache / "feature_scaler.json")["names"]
-    votes = FeedbackStore(feedback_url or default_url(cache)).latest()
+    votes = FeedbackStore(feedback_url or default_url(link)).latest()
     sig = load_signals(cache, tracks, memberships, io.read_npy(cache / "embedding.npy"),
                        cfg.neighbors)
     report = io.read_json(cache / "ranker_report.json")
@@ -73,8 +77,7 @@ def retrain_from_feedback(cache: Path, feedback_url: str | None = None) -> dict:
                            stage_seed(cfg.seed, "ranker"), extra_groups=extra)
     models.report["feedback"] = {"votes": int(len(votes)), "groups": int(len(extra[2])),
                                  "pairs": int(len(extra[1]))}
-    for name, text in model_texts(models).items():
-        io.write_text(cache / name, text)
-    io.write_json(cache / "ranker_report.json", models.report)
+    publish_update(link, {**model_texts(models), "ranker_report.json": models.report},
+                   note=f"rankers retrained with {len(extra[2])} feedback groups")
     log.info("ranker retrained with %d feedback groups", len(extra[2]))
     return models.report

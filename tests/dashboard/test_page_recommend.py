@@ -234,10 +234,11 @@ def hostile_cache(tmp_path_factory):
 def test_catalog_text_is_shown_as_text(hostile_cache, monkeypatch, tmp_path):
     """The markup of a title and an artist reaches the page escaped (CommonMark backslash
     escapes: shown literally), in no element that allows HTML: as the seed and in a row."""
+    from streamlit.testing.v1 import AppTest
+
     import pipeline
     from dashboard.loaders import _load_recommender
     from pipeline.recommend import ENV_URL, Recommender
-    from streamlit.testing.v1 import AppTest
 
     url = f"sqlite:///{tmp_path / 'fb.sqlite'}"
     monkeypatch.setenv("CACHE_DIR", str(hostile_cache))

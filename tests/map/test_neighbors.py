@@ -40,6 +40,14 @@ def test_block_size_does_not_change_the_result():
     assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
 
 
+def test_blocks_shrink_to_the_memory_bound_with_the_same_result():
+    x = np.random.default_rng(3).normal(size=(700, 8)).astype(np.float32)
+    full = knn(x, x, 5, exclude_self=True)
+    # 8 KB per block: 2 queries per block against 700 base rows (4 bytes x 700 each)
+    small = knn(x, x, 5, exclude_self=True, block_bytes=8 * 1024)
+    assert np.array_equal(full[0], small[0]) and np.allclose(full[1], small[1])
+
+
 def test_hnsw_recall_against_exact_search():
     x = _clustered(4000)
     idx, sim, index, report = build_neighbors(x, HNSW, seed=3)

@@ -83,7 +83,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, workers: int,
-            on_start: Callable[[str], None]) -> dict[str, float]:
+            on_start: Callable[[str], None],
+            on_done: Callable[[str], None] = lambda name: None) -> dict[str, float]:
     """Run the stages of ``plan`` (in a valid order) once their planned upstreams are done.
 
     Args:
@@ -92,6 +93,7 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
         ctx: the build's Context (used directly when ``workers == 1``).
         workers: processes; 1 runs everything here, in order.
         on_start: called with a stage's name when it starts.
+        on_done: called with a stage's name once its outputs are all on disk.
     Returns:
         seconds per stage run.
     """
@@ -100,8 +102,9 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
         for name in plan:
             on_start(name)
             out[name] = run_stage(name, ctx)
+            on_done(name)
         return out
-    return _execute_pool(plan, depends, ctx, workers, on_start)
+    return _execute_pool(plan, depends, ctx, workers, on_start, on_done)
 
 
 def bottom_levels(plan: list[str], depends: dict[str, tuple[str, ...]],
@@ -148,8 +151,8 @@ def _worker_warmup(name: str, cfg_json: str) -> None:
 
 
 def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context,
-                  workers: int,
-                  on_start: Callable[[str], None]) -> dict[str, float]:
+                  workers: int, on_start: Callable[[str], None],
+                  on_done: Callable[[str], None]) -> dict[str, float]:
     """One single-process executor per slot, so a stage can run in the process that
     warmed it up (its JIT-compiled code stays in memory) while earlier stages run."""
     ctx_args = (str(ctx.cache), ctx.cfg.model_dump_json(), [str(p) for p in ctx.catalog])
@@ -192,6 +195,7 @@ def _execute_pool(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Con
                 if not is_warmup:
                     seconds[name] = result
                     done.add(name)
+                    on_done(name)
         failed = False
     finally:
         for ex in slots:

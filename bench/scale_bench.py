@@ -148,7 +148,8 @@ def run(n_tracks: int, work: Path, workers: int) -> dict:
     else:
         catalog = DEFAULT
     cache = work / f"cache_{n_tracks}"
-    subprocess.run(["rm", "-rf", str(cache), str(work / "numba")], check=True)
+    subprocess.run(["rm", "-rf", str(cache), str(work / f".{cache.name}.builds"),
+                    str(work / "numba")], check=True)  # the link and its generations
     env = {**os.environ, "NUMBA_CACHE_DIR": str(work / "numba")}  # no warm JIT
     out = {"catalog": str(catalog), "workers": workers, "cores": os.cpu_count(),
            **_build(catalog, cache, workers, env)}

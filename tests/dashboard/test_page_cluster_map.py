@@ -71,7 +71,7 @@ def _mask(args: dict, n: int) -> np.ndarray:
 
 def _event(at, **parts) -> None:
     """Set the map's value as the browser would after an event (each with a fresh id)."""
-    value = dict(at.session_state[EVENT]) if EVENT in at.session_state else {}
+    value = dict((at.session_state[EVENT] if EVENT in at.session_state else None) or {})
     value.update(parts)
     at.session_state[EVENT] = value
 
@@ -134,7 +134,6 @@ def test_colour_comes_from_the_map_and_the_url(app):
 
 def test_lasso_selects_the_shown_tracks_inside(app, noisy_cache, monkeypatch):
     import pipeline
-
     from dashboard.map_data import rows_in_polygon
 
     monkeypatch.setenv("CACHE_DIR", str(noisy_cache))

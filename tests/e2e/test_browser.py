@@ -19,17 +19,19 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.dashboard_bench import (
     CHROMIUM,
+    MAP_IFRAME,
     PAGES,
     app_server,
+    box_with_share,
     chromium,
     goto_nav,
+    map_drag,
+    map_frame,
     search,
     wait_idle,
     wait_page,
@@ -77,41 +79,17 @@ def _compact_png(src: Path, dest: Path) -> None:
     dest.write_bytes(buf.getvalue())
 
 
-def _lasso(page) -> tuple[float, float, float, float]:
-    """Drag a lasso around the middle of the map (the map's default drag mode): a rectangle
-    of a quarter of the plot's width and height. Returns it in data coordinates
-    ``(x0, x1, y0, y1)``, from the plot area's pixels and the axes' ranges."""
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    (x_lo, x_hi), (y_lo, y_hi) = page.evaluate(
-        "() => { const l = document.querySelector('.js-plotly-plot')._fullLayout;"
-        " return [l.xaxis.range, l.yaxis.range]; }")
-    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
-    w, h = box["width"] * 0.12, box["height"] * 0.12
-    page.mouse.move(cx - w, cy - h)
-    page.wait_for_timeout(200)
-    page.mouse.down()
-    for dx, dy in ((w, -h), (w, h), (-w, h), (-w, -h)):
-        page.mouse.move(cx + dx, cy + dy, steps=10)
-        page.wait_for_timeout(100)
-    page.mouse.up()
-    to_x = lambda px: x_lo + (px - box["x"]) / box["width"] * (x_hi - x_lo)  # noqa: E731
-    to_y = lambda py: y_hi - (py - box["y"]) / box["height"] * (y_hi - y_lo)  # noqa: E731
-    return to_x(cx - w), to_x(cx + w), to_y(cy + h), to_y(cy - h)
-
-
-def _inside(cache: Path, area: tuple[float, float, float, float],
-            margin: float) -> set[str]:
-    """Track ids whose map position lies in ``area`` grown by ``margin`` (a share of its
-    size; negative shrinks it)."""
+def _lasso(page, cache: Path) -> tuple[list, set[str]]:
+    """Drag a lasso around ~5% of the tracks on the map (its default drag mode); returns
+    the polygon the map drew (map coordinates) and the ids of the tracks inside it."""
     import pipeline
+    from dashboard.map_data import rows_in_polygon
 
     index = pipeline.load(cache)
-    x0, x1, y0, y1 = area
-    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
     xy = index.coords.astype("float32")
-    keep = ((xy[:, 0] >= x0 - mx) & (xy[:, 0] <= x1 + mx)
-            & (xy[:, 1] >= y0 - my) & (xy[:, 1] <= y1 + my))
-    return set(index.tracks["track_id"].to_numpy()[np.flatnonzero(keep)])
+    map_drag(page, box_with_share(xy, 0.05))
+    poly = map_frame(page).evaluate("() => window.__map.selPoly")
+    return poly, set(index.tracks["track_id"].to_numpy()[rows_in_polygon(xy, poly)])
 
 
 def _download(page, button: str, **kwargs) -> Path:
@@ -145,30 +123,21 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
             _assert_clean(page, title)
             _shot(page, path or "overview")
 
-        # Map: lasso a region -> the selection is the tracks inside the lasso, no more.
+        # Map: lasso a region -> the selection is the tracks inside the lasso, no more
+        # (the server resolves the polygon the map drew; tests/e2e/test_browser_map.py has more).
         page.goto(f"{base}/map")   # a new session: the flow below keeps it via the sidebar
-        wait_page(page, "Cluster map", ".js-plotly-plot")
+        wait_page(page, "Cluster map", MAP_IFRAME)
         selected = page.get_by_role("heading", name="Selection (").filter(
             has_not_text="(0 tracks)").first
-        for _attempt in range(2):
-            page.wait_for_timeout(1500)   # let plotly bind its drag handlers
-            area = _lasso(page)
-            try:
-                selected.wait_for(timeout=15_000)
-                break
-            except PlaywrightTimeout:
-                _assert_clean(page, "map lasso")
-        selected.wait_for(timeout=5_000)
+        poly, inside = _lasso(page, browser_cache)
+        selected.wait_for(timeout=30_000)
         wait_idle(page)
         _assert_clean(page, "map lasso")
-        n_sel = int(re.search(r"Selection \((\d+) tracks\)", selected.inner_text()).group(1))
+        n_sel = int(re.search(r"Selection \(([\d,]+) tracks\)", selected.inner_text())
+                    .group(1).replace(",", ""))
         lassoed = set(pd.read_csv(_download(page, "Download CSV"))["track_id"])
-        assert len(lassoed) == n_sel > 0
-        # Points within 1% of the lasso's edge may fall either way (marker size, rounding).
-        inner, outer = _inside(browser_cache, area, -0.01), _inside(browser_cache, area, 0.01)
-        print(f"lasso: {n_sel} tracks selected, {len(inner)} strictly inside, {len(outer)} "
-              "inside or on the edge")
-        assert inner <= lassoed <= outer, "the selection is not the lassoed region"
+        print(f"lasso: {n_sel} tracks selected, {len(inside)} inside the drawn polygon")
+        assert lassoed == inside and len(lassoed) == n_sel > 0
         selected.scroll_into_view_if_needed()
         _shot(page, "map_lasso")
         # The map's search is the fuzzy one (issue 13): a typo finds the song, once.
@@ -179,7 +148,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         assert "bohemian rapsody" in page.url.replace("+", " ").replace("%20", " ")
         page.get_by_text("Search results (").first.click()
         hits = page.locator('[data-testid="stExpander"]').filter(has_text="Search results")
-        hits.get_by_text("Bohemian Rhapsody").first.wait_for()
+        hits.get_by_text("Bohemian Rhapsody").first.wait_for(state="attached")  # grid cells: a11y layer
         search(page, "Search a track or artist", "Queen")
         page.get_by_text("tracks match").first.wait_for()
         wait_idle(page)
@@ -187,7 +156,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         page.evaluate("window.scrollTo(0, 0)")
         _shot(page, "map_search")
         # Searching highlights the hits but keeps the lasso selection.
-        page.get_by_role("heading", name=f"Selection ({n_sel} tracks)").first.wait_for()
+        page.get_by_role("heading", name=f"Selection ({n_sel:,} tracks)").first.wait_for()
 
         # Playlist builder: the lasso selection is its source; build and export.
         goto_nav(page, "Playlist builder")

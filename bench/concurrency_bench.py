@@ -32,6 +32,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,20 @@ def tree_cpu(root: int, exclude: set[int] = frozenset()) -> tuple[float, set[int
     return sum(ticks[p] for p in tree) / os.sysconf("SC_CLK_TCK"), tree
 
 
+def tree_rss_mb(root: int) -> float:
+    """Summed resident memory (MB) of ``root`` and its live descendants."""
+    _, tree = tree_cpu(root)
+    total = 0.0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
 def server_pid() -> int:
     """The streamlit process this bench started (a child of this process)."""
     for entry in os.listdir("/proc"):
@@ -339,7 +354,7 @@ def _quantiles(xs: list[float]) -> dict:
 
 
 def summary(stats: Stats, args: argparse.Namespace, wall: float, warmup: float,
-            server_cpu: float, client_cpu: float) -> dict:
+            server_cpu: float, client_cpu: float, server_rss_mb: float | None = None) -> dict:
     pages = {}
     for path, _, _ in PAGES:
         name = path or "overview"
@@ -358,6 +373,7 @@ def summary(stats: Stats, args: argparse.Namespace, wall: float, warmup: float,
         "page_views": views, "errors": sum(p["errors"] for p in pages.values()),
         "js_errors": stats.js_errors, "render_s": _quantiles(renders), "pages": pages,
         "server": {"cpu_s": round(server_cpu, 2),
+                   "peak_rss_mb": round(server_rss_mb) if server_rss_mb else None,
                    "cpu_s_per_page_view": round(per_view, 3) if per_view else None,
                    "busy_share_of_one_core": round(server_cpu / wall, 2),
                    # how many sessions at this pace one core could serve
@@ -372,6 +388,13 @@ async def run(args: argparse.Namespace, base: str, queries: list[str]) -> dict:
     from playwright.async_api import async_playwright
 
     srv = server_pid()
+    peak, stop = [0.0], threading.Event()
+
+    def sample_rss() -> None:  # the server's memory over warm-up and sessions
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], tree_rss_mb(srv))
+
+    threading.Thread(target=sample_rss, daemon=True).start()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                           args=CHROMIUM_ARGS)
@@ -388,7 +411,8 @@ async def run(args: argparse.Namespace, base: str, queries: list[str]) -> dict:
         cpu1, tree = tree_cpu(srv)
         own1, _ = tree_cpu(os.getpid(), exclude=tree)
         await browser.close()
-    return summary(stats, args, wall, warm, cpu1 - cpu0, own1 - own0)
+    stop.set()
+    return summary(stats, args, wall, warm, cpu1 - cpu0, own1 - own0, peak[0])
 
 
 def search_queries(cache: Path, n: int = 50, seed: int = 0) -> list[str]:

@@ -48,7 +48,7 @@ def _load_index(cache: str, mtime: float) -> Any:
 def _load_recommender(cache: str, mtime: float) -> Any:
     from pipeline.recommend import Recommender
 
-    return Recommender.load(cache)
+    return Recommender.load(cache, index=_load_index(cache, mtime))  # one copy of the tables
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -102,9 +102,16 @@ class Recommender:
                          ("track_id", "track_name", "artist", "year", "spotify_url")}
 
     @classmethod
-    def load(cls, cache_dir: str | Path, feedback_url: str | None = None) -> Recommender:
+    def load(cls, cache_dir: str | Path, feedback_url: str | None = None,
+             index: object | None = None) -> Recommender:
         """Load a built cache (``python -m pipeline build``); nothing is trained or
-        recomputed here: the serving signals and the neighbour index are artifacts."""
+        recomputed here: the serving signals and the neighbour index are artifacts.
+
+        Args:
+            index: a ``pipeline.load`` of the same build to share (the dashboard holds
+                one already: a second copy is 1.5 GB at 1M tracks); ignored when it
+                belongs to another build generation.
+        """
         from pipeline.generations import resolve
 
         cache = resolve(Path(cache_dir))  # one build generation for every file
@@ -115,7 +122,8 @@ class Recommender:
             raise CacheError(f"{cache}: the recommender needs {', '.join(missing)}; rebuild "
                              f"with `python -m pipeline build --cache {cache}`.")
         t0 = time.perf_counter()
-        index = load_index(cache)
+        if index is None or Path(getattr(index, "cache_dir", "")) != cache:
+            index = load_index(cache)
         report = io.read_json(cache / "ranker_report.json")
         pcfg = _build_config(cache, index.manifest)
         sig = load_signals(cache, index.tracks, index.memberships, index.embedding,

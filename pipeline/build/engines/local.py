@@ -27,7 +27,7 @@ from pipeline.config import PipelineConfig
 from pipeline.store import save_artifact
 
 log = logging.getLogger(__name__)
-WARMUP_MIN_BYTES = 40_000_000
+WARMUP_MIN_BYTES = 200_000_000
 
 
 def run_stage(name: str, ctx: Context) -> float:
@@ -133,9 +133,11 @@ def _next_stage(pending: list[str], slot: int, affinity: dict[str, int], done: s
 
 
 def warmup_pays_off(catalog: list[Path]) -> bool:
-    """Warm stages up only when the catalog's ingest outlasts a warm-up (UMAP's JIT, 11 s):
-    ingest reads about 4-5 MB/s here, so below ~40 MB the warm-up would still hold a worker
-    when the ranker becomes runnable (30k default, 8 MB: 77.7 s with it)."""
+    """Warm stages up only when ingest alone keeps the other worker idle longer than a
+    warm-up takes (UMAP's JIT, ~11 s): ingest reads about 8 MB/s, and the 200k catalog
+    (60 MB, 7.5 s of ingest) lost its warm-up to the ranker (which then started late) and
+    compiled UMAP again in the projection. From ~200 MB (about 700k tracks) the warm-up
+    costs nothing; below, it only delays the stage with the longest chain."""
     return sum(p.stat().st_size for p in _files(catalog)) >= WARMUP_MIN_BYTES
 
 

@@ -150,16 +150,17 @@ async def open_page(page, path: str, title: str, ready: str | None, timeout: flo
 
 
 async def _choose(page, scope: str, label: str, rng: random.Random,
-                  skip: tuple[str, ...] = ()) -> None:
+                  skip: tuple[str, ...] = (), wait_s: float = 5.0) -> None:
     """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option
-    other than the current one."""
+    other than the current one (waiting up to ``wait_s``: a slow page under load is
+    slow, not missing its widget)."""
     box = page.locator(scope).get_by_role("combobox", name=label).first
     try:
-        await box.click(timeout=5000)
+        await box.click(timeout=wait_s * 1000)
     except Exception as exc:  # noqa: BLE001 - reported as the page's missing widget
         raise NoWidget(f"no '{label}' box") from exc
     options = page.get_by_role("option")
-    await options.first.wait_for(timeout=5000)
+    await options.first.wait_for(timeout=wait_s * 1000)
     # Not the current choice: picking it again would change nothing (no rerun).
     names = [n for n in await page.get_by_role("option", selected=False).all_inner_texts()
              if n.strip() and n not in skip]
@@ -176,18 +177,18 @@ async def act(page, path: str, rng: random.Random, queries: list[str], timeout: 
         if await remove.count():
             await remove.first.click()
         else:
-            await _choose(page, SIDEBAR, "Genres", rng, skip=("Select all",))
+            await _choose(page, SIDEBAR, "Genres", rng, skip=("Select all",), wait_s=timeout)
     elif path == "map":   # the colouring is picked inside the map component's frame
         box = page.frame_locator(MAP_IFRAME).locator("#color")
         now = await box.input_value()
         await box.select_option(rng.choice([c for c in COLOURS if c != now]))
     elif path == "clusters":
-        await _choose(page, MAIN, "Cluster", rng)
+        await _choose(page, MAIN, "Cluster", rng, wait_s=timeout)
     elif path == "playlist":
         build = page.locator(MAIN).get_by_role("button", name="Build playlist")
         if not await build.count() or await build.first.is_disabled():
             before = await runs(page)
-            await _choose(page, MAIN, "Clusters", rng, skip=("Select all",))
+            await _choose(page, MAIN, "Clusters", rng, skip=("Select all",), wait_s=timeout)
             await settle(page, time.perf_counter(), timeout, after=before)
         await build.first.click()
         await page.get_by_role("heading", name="Your playlist").first.wait_for(

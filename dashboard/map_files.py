@@ -33,7 +33,7 @@ from dashboard.map_data import COLOR_BY, Channel, MapArrays
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1                 # bump when the files' layout changes
+FORMAT = 2                 # bump when the files' layout changes
 TEXT_CHUNK = 4096          # hover rows per text file (~100 kB compressed)
 GZIP_LEVEL = 3             # float coordinates barely compress; a low level is ~5x faster
 STALE_DAYS = 2.0           # folders of other builds untouched this long are removed
@@ -70,8 +70,20 @@ def meta_json(arrays: MapArrays, channels: dict[str, Channel], key: str) -> dict
     return {"format": FORMAT, "key": key, "n": arrays.n, "text_chunk": TEXT_CHUNK,
             "bounds": [float(xy[:, 0].min()), float(xy[:, 0].max()),
                        float(xy[:, 1].min()), float(xy[:, 1].max())] if arrays.n else [0, 1, 0, 1],
+            "fit": fit_bounds(xy),
             "color_by": list(COLOR_BY), "scale": list(VIRIDIS),
             "channels": {name: ch.meta() for name, ch in channels.items()}}
+
+
+def fit_bounds(xy: np.ndarray, q: float = 0.001) -> list[float]:
+    """The first view: [x0, x1, y0, y1] around all but the outermost ``q`` of the tracks on
+    each side (a few outliers would otherwise shrink the map to a corner), padded by 3%."""
+    if not len(xy):
+        return [0.0, 1.0, 0.0, 1.0]
+    lo, hi = np.quantile(xy, [q, 1 - q], axis=0)
+    pad = np.maximum((hi - lo) * 0.03, 1e-6)
+    return [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]),
+            float(hi[1] + pad[1])]
 
 
 def hover_rows(tracks: pd.DataFrame, cluster_codes: np.ndarray) -> pd.DataFrame:

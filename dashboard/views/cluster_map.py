@@ -30,6 +30,7 @@ index = guard.require_index()
 cache, mtime = loaders.build_key()
 build = map_page.map_build(cache, mtime)
 root = map_page.ensure_files(build)
+map_page.warm_search(cache, mtime)
 
 years, genres, clusters = widgets.catalog_filters(index, key="map")
 ranges = map_page.range_filters(build)
@@ -87,17 +88,17 @@ st.subheader(f"Selection ({len(ids):,} tracks)")
 if not ids:
     st.caption("Nothing selected yet. Lasso or box-select tracks on the map.")
 else:
-    sel_rows = map_page.rows_of(index, ids)
-    shown = widgets.integers_as_integers(map_page.track_table(index, build, sel_rows[:TABLE_ROWS]))
+    head = map_page.rows_of(index, ids[:TABLE_ROWS])      # only what the table shows
+    shown = widgets.integers_as_integers(map_page.track_table(index, build, head))
     st.dataframe(shown[map_page.TABLE_COLS], hide_index=True, width="stretch", height=300,
                  column_config=COLUMN_CONFIG)
-    if len(sel_rows) > TABLE_ROWS:
-        st.caption(f"The first {TABLE_ROWS:,} of {len(sel_rows):,} selected tracks; the CSV "
+    if len(ids) > TABLE_ROWS:
+        st.caption(f"The first {TABLE_ROWS:,} of {len(ids):,} selected tracks; the CSV "
                    "has them all.")
     b = st.columns([1, 1, 1, 3])
     b[0].download_button("Download CSV", key="dl_map_selection", file_name="map_selection.csv",
-                          mime="text/csv", data=lambda: widgets.csv_bytes(
-                              map_page.track_table(index, build, sel_rows)))
+                          mime="text/csv", data=lambda: widgets.csv_bytes(map_page.track_table(
+                              index, build, map_page.rows_of(index, ids))))
     if b[1].button("Clear selection", key="map_clear"):
         map_page.clear_selection()
         st.rerun()

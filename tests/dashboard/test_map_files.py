@@ -74,3 +74,12 @@ def test_folder_key_names_the_build(tmp_path):
 def test_root_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MAP_FILES_DIR", str(tmp_path / "maps"))
     assert map_files.files_root() == tmp_path / "maps" and (tmp_path / "maps").is_dir()
+
+
+def test_first_view_leaves_out_far_outliers():
+    xy = np.random.default_rng(0).normal(size=(10_000, 2)).astype("float32")
+    xy[0] = (1000, -1000)
+    x0, x1, y0, y1 = map_files.fit_bounds(xy)
+    assert -5 < x0 < -2 and 2 < x1 < 5 and -5 < y0 < -2 and 2 < y1 < 5
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    assert inside.mean() > 0.99

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
     CHROMIUM,
@@ -143,7 +144,7 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         # The Playlist builder gets the selection; back on the map it is still drawn.
         goto_nav(page, "Playlist builder")
         wait_page(page, "Playlist builder", "text=Build playlist")
-        assert page.get_by_role("checkbox", name=f"Map selection ({n_sel} tracks)").is_checked()
+        expect(page.get_by_role("checkbox", name=f"Map selection ({n_sel} tracks)")).to_be_checked()
         goto_nav(page, "Cluster map")
         wait_page(page, "Cluster map", MAP_IFRAME)
         wait_map(page, lambda d: d.get("selected") == str(n_sel))

@@ -52,19 +52,30 @@ async function fetchGz(url) {
   return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
 }
 
+const mark = (name) => { TIMES[name] = Math.round(performance.now()); };
+const TIMES = { frame_start: 0 };  // ms since this frame's navigation started (bench)
+
 async function load(base) {
   S.base = base;
+  mark("args");
   const r = await fetch(base + "meta.json");
   if (!r.ok) throw new Error(`${base}meta.json: HTTP ${r.status}`);
   S.meta = await r.json();
   S.xy = new Float32Array(await fetchGz(base + "xy.bin.gz"));
+  mark("points_fetched");
   S.n = S.meta.n;
   S.pix = new Int32Array(S.n);
   buildGrid();
+  mark("index_built");
   const sel = $("color");
   sel.innerHTML = "";
   for (const name of S.meta.color_by) sel.add(new Option(name, name));
-  fitTo(S.meta.bounds);
+  fitTo(S.meta.fit);
+}
+
+function prefetch() {             // the other colourings, one at a time, once the map is up
+  const todo = S.meta.color_by.filter((c) => !S.codes[c] && !S.loading[c]);
+  if (todo.length) channel(todo[0]).then(() => setTimeout(prefetch, 50), () => {});
 }
 
 function channel(name) {          // a promise of the codes of one colouring
@@ -161,9 +172,9 @@ function scaleFor([x0, x1, y0, y1]) {
   return 0.95 * Math.min(W / Math.max(x1 - x0, 1e-9), H / Math.max(y1 - y0, 1e-9));
 }
 function fitTo(b, zoomInOnly) {     // zoomInOnly: never show more than the whole map
-  const s = scaleFor(b), full = scaleFor(S.meta.bounds);
-  if (zoomInOnly && s <= full) { S.view = { cx: (S.meta.bounds[0] + S.meta.bounds[1]) / 2, cy: (S.meta.bounds[2] + S.meta.bounds[3]) / 2, s: full }; return; }
-  S.view = { cx: (b[0] + b[1]) / 2, cy: (b[2] + b[3]) / 2, s };
+  const f = S.meta.fit;
+  if (zoomInOnly && scaleFor(b) <= scaleFor(f)) b = f;
+  S.view = { cx: (b[0] + b[1]) / 2, cy: (b[2] + b[3]) / 2, s: scaleFor(b) };
 }
 const toScreen = (x, y) => {
   const W = $("base").width, H = $("base").height, v = S.view;
@@ -205,6 +216,10 @@ function render() {
   S.frame++;
   S.inView = inView;
   const ms = performance.now() - t0;
+  if (!TIMES.first_frame) {
+    mark("first_frame");
+    document.body.dataset.times = JSON.stringify(Object.assign({ origin: performance.timeOrigin }, TIMES));
+  }
   Object.assign(document.body.dataset, { mode, inview: String(inView), color: S.color,
     frame: String(S.frame), ms: ms.toFixed(1), ready: "1" });
   status(mode, inView);
@@ -228,13 +243,18 @@ function density(out, P, codes) {  // mean colour per pixel, opacity by log coun
     }
     c[p]++;
   }
-  let max = 1;
-  for (let p = 0; p < P; p++) if (c[p] > max) max = c[p];
-  const lm = Math.log1p(max);
+  // Opacity scale: log count up to the 98th percentile of occupied pixels (the densest
+  // few pixels would otherwise make everything else faint).
+  const hist = new Uint32Array(4097);
+  let used = 0;
+  for (let p = 0; p < P; p++) if (c[p]) { hist[Math.min(4096, c[p])]++; used++; }
+  let top = 1;
+  for (let k = 1, seen = 0; k <= 4096; k++) { seen += hist[k]; if (seen >= 0.98 * used) { top = Math.max(k, 2); break; } }
+  const lm = Math.log1p(top);
   for (let p = 0; p < P; p++) {
     const k = c[p];
     if (!k) { out[p] = 0xffffffff; continue; }
-    const a = 0.3 + 0.7 * Math.log1p(k) / lm;
+    const a = 0.35 + 0.65 * Math.min(1, Math.log1p(k) / lm);
     out[p] = pack(Math.round(255 - a * (255 - r[p] / k)), Math.round(255 - a * (255 - g[p] / k)),
       Math.round(255 - a * (255 - b[p] / k)));
   }
@@ -301,7 +321,7 @@ function overlay(lasso) {          // vector layer: selection outline, hits, hov
 
 function status(mode, inView) {
   const what = mode === "density"
-    ? `density view: ${fmt(inView)} tracks in view (zoom in below ${fmt(S.pointLimit)} to see each track)`
+    ? `density view · ${fmt(inView)} in view · zoom in for single tracks`
     : `${fmt(inView)} tracks in view`;
   const sel = S.sel ? ` · ${fmt(S.nSel)} selected` : "";
   $("status").textContent = what + sel;
@@ -529,6 +549,7 @@ async function apply(a) {
   if (hitsRev !== S.hitsRev) {
     S.hitsRev = hitsRev;
     S.hits = a.hits ? a.hits.rows : [];
+    document.body.dataset.hitsAt = String(performance.timeOrigin + performance.now());
     if (a.hits && a.hits.focus) fitTo(a.hits.focus, true);
   }
   S.clicked = a.clicked === undefined || a.clicked === null ? -1 : a.clicked;
@@ -537,6 +558,7 @@ async function apply(a) {
     if (a.color !== S.color) await setColor(a.color);
   }
   draw();
+  if (!S.prefetched) { S.prefetched = true; setTimeout(prefetch, 300); }
 }
 
 // ---- wiring -----------------------------------------------------------------------------
@@ -546,7 +568,7 @@ $("color").addEventListener("change", async (ev) => {
   sendValue({ color: name });
 });
 document.querySelectorAll("[data-mode]").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
-$("reset").addEventListener("click", () => { if (S.meta) { fitTo(S.meta.bounds); draw(); } });
+$("reset").addEventListener("click", () => { if (S.meta) { fitTo(S.meta.fit); draw(); } });
 $("clear").addEventListener("click", () => {
   setSelection(null); draw();
   sendValue({ select: { id: nonce(), polygon: null, count: 0 } });

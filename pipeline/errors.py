@@ -9,3 +9,8 @@ class CatalogError(ValueError):
 class CacheError(RuntimeError):
     """The cache directory is missing, incomplete, was built by another version, or cannot be
     used (a file in its place, not writable)."""
+
+
+class BuildError(RuntimeError):
+    """A build could not run for a reason outside the catalog and the cache: the Dask
+    scheduler cannot be reached, or a stage's worker kept dying."""

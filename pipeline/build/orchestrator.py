@@ -23,13 +23,13 @@ from pipeline.catalog import md5_of
 from pipeline.config import PipelineConfig
 
 from .context import Context
-from .engines import execute
+from .engines import get_engine
 from .stages import STAGES, Stage
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1.0"
 LIBRARIES = ["numpy", "pandas", "pyarrow", "scikit-learn", "torch", "umap-learn", "hdbscan",
-             "lightgbm", "streamlit"]
+             "lightgbm", "streamlit", "dask", "distributed"]
 
 
 def _key(stage: Stage, cfg: PipelineConfig, upstream: dict[str, str], catalog_md5: list[str]) -> str:
@@ -53,7 +53,8 @@ def _library_versions() -> dict[str, str]:
 def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
           force: bool = False,
           progress: Callable[[str, int, int, bool], None] | None = None,
-          workers: int = 1) -> dict:
+          workers: int = 1, engine: str = "local", scheduler: str | None = None,
+          stage_done: Callable[[str], None] | None = None) -> dict:
     """Run every stage whose inputs or config changed; return the build's metrics.
 
     The build goes into a new generation and is published only when complete
@@ -66,16 +67,22 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
         progress: called as (stage, index, n_stages, cached) as each stage is reused or starts.
         workers: processes for independent stages (1: all in this process, in order).
             The artifacts are the same for any number of workers.
+        engine: "local" (this machine) or "dask" (:mod:`pipeline.build.engines`); the
+            artifacts are the same. scheduler: a running Dask cluster's address.
+        stage_done: called with a stage's name once its outputs are on disk.
     """
     cfg = cfg or PipelineConfig()
+    execute = get_engine(engine, scheduler)  # a wrong engine or address fails before any work
     with gens.build_lock(cache):
         gens.adopt_plain_cache(cache)
-        return _build_locked(catalog, Path(cache), cfg, force, progress, workers)
+        return _build_locked(catalog, Path(cache), cfg, force, progress, workers,
+                             (engine, execute), stage_done)
 
 
 def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: bool,
                   progress: Callable[[str, int, int, bool], None] | None,
-                  workers: int) -> dict:
+                  workers: int, engine: tuple[str, Callable[..., dict]],
+                  stage_done: Callable[[str], None] | None) -> dict:
     t_start = time.perf_counter()
     files = [{"path": str(p), "md5": md5_of(p), "bytes": p.stat().st_size} for p in catalog]
     served = gens.resolve(cache) if cache.is_symlink() else None
@@ -106,9 +113,14 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
         if progress:
             progress(name, position[name], len(STAGES), False)
 
-    ctx = Context(work, cfg, catalog)
-    seconds = execute(plan, {s.name: s.depends for s in STAGES}, ctx, workers, on_start,
-                      on_done=lambda name: gens.record_stage(work, name, keys[name]))
+    def on_done(name: str) -> None:
+        gens.record_stage(work, name, keys[name])
+        if stage_done:
+            stage_done(name)
+
+    ctx = Context(work, cfg, catalog)  # an engine sees the working generation only
+    seconds = engine[1](plan, {s.name: s.depends for s in STAGES}, ctx, workers, on_start,
+                      on_done=on_done)
     stages_meta = {s.name: ({"key": keys[s.name], "seconds": seconds[s.name],
                              "outputs": list(s.outputs),
                              "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -117,7 +129,7 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
     manifest = {"pipeline_version": PIPELINE_VERSION, "catalog": files,
                 "config": cfg.model_dump(), "libraries": _library_versions(),
                 "stages": stages_meta, "last_run": {
-                    "recomputed": plan, "workers": workers,
+                    "recomputed": plan, "workers": workers, "engine": engine[0],
                     "seconds": round(time.perf_counter() - t_start, 2)}}
     io.write_json(work / "metrics.json", assemble_metrics(work, manifest))
     io.write_json(work / "config.json", cfg.model_dump())

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import CacheError
+from pipeline.errors import BuildError, CacheError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +21,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--force", action="store_true", help="recompute every stage")
     p.add_argument("--workers", type=int, default=2,
-                   help="processes for independent stages (default 2; 1 = all in one process)")
+                   help="processes for independent stages (default 2; 1 = all in one "
+                   "process); with --engine dask and no scheduler: the local cluster's "
+                   "worker processes (at most the machine's cores)")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local: this machine's process pool (default); dask: the stages as "
+                   "Dask tasks (docs/DASK.md)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --engine dask: a running scheduler, e.g. tcp://HOST:8786 "
+                   "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster for the build)")
     p.set_defaults(func=run)
 
 
@@ -31,19 +42,45 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.build import build
     from pipeline.catalog import preflight, resolve_catalog
 
+    if args.scheduler and args.engine != "dask":
+        raise ValueError(f"--scheduler {args.scheduler} needs --engine dask.")
     files = resolve_catalog(args.catalog)
     cache = Path(args.cache)
     # Whole-file problems and a bad cache path in about a second, before any worker starts.
     preflight(files, cache)
     try:
         metrics = build(files, cache, load_config(args.config, args.seed), args.force,
-                        workers=args.workers)
+                        workers=args.workers, engine=args.engine, scheduler=args.scheduler,
+                        **_progress_printer())
+    except BuildError as exc:  # the cluster, not the input: say so in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # disk full, permissions changed mid-build: say which file
         raise CacheError(f"{exc.filename or cache}: {exc.strerror or exc}. Check that the "
                          "cache folder is writable and the disk has space, then build "
                          "again.") from None
     _print_summary(metrics, args.cache)
     return 0
+
+
+def _progress_printer() -> dict[str, Callable]:
+    """``progress`` and ``stage_done`` callbacks that print each stage's start, reuse and
+    finish with its wall seconds (any engine: both run on this side)."""
+    started: dict[str, tuple[float, str]] = {}
+
+    def progress(stage: str, i: int, n: int, cached: bool) -> None:
+        label = f"stage {i + 1}/{n} {stage:<12}"
+        if cached:
+            print(f"{label} cached", flush=True)
+        else:
+            started[stage] = (time.perf_counter(), label)
+            print(f"{label} started", flush=True)
+
+    def stage_done(stage: str) -> None:
+        t0, label = started.get(stage, (time.perf_counter(), f"stage {stage:<12}"))
+        print(f"{label} done in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    return {"progress": progress, "stage_done": stage_done}
 
 
 def _print_summary(metrics: dict, cache: str) -> None:

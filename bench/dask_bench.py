@@ -1,0 +1,144 @@
+"""Local engine vs Dask engine: one cold build of a catalog with each (fresh process, fresh
+cache, fresh numba JIT cache), the Dask one on a LocalCluster of single-thread workers.
+Prints JSON: wall time per stage (on the worker, and from start to finish as the CLI saw
+it), the build's wall time, peak RSS of the build process and of each worker process, the
+load average around each build, and which artifacts are byte-identical between the two.
+Usage:
+
+    .venv/bin/python bench/dask_bench.py [--catalog ../shared/data/spotify_songs.csv] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pipeline.build import STAGES  # noqa: E402
+
+DONE = re.compile(r"^stage \d+/\d+ (\S+)\s+done in ([\d.]+) s$", re.M)
+# Timings inside stage reports; everything else in them must match.
+TIMING_KEY = re.compile(r"seconds|_s$|timings")
+
+
+class _PeakRss:
+    """Samples the RSS of a process and its descendants every ``interval`` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.25):
+        self.pid, self.interval, self.peak, self.total = pid, interval, {}, 0
+        self.roles: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            total = 0
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                    self.roles.setdefault(p.pid, _role(p, self.pid))
+                except psutil.NoSuchProcess:
+                    continue
+                total += rss
+                self.peak[p.pid] = max(self.peak.get(p.pid, 0), rss)
+            self.total = max(self.total, total)
+            time.sleep(self.interval)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        mb = {pid: round(v / 2**20) for pid, v in self.peak.items()}
+        workers = sorted((v for pid, v in mb.items() if self.roles.get(pid) == "worker"),
+                         reverse=True)
+        return {"build_process_mb": mb.get(self.pid, 0), "worker_processes_mb": workers,
+                "process_tree_mb": round(self.total / 2**20)}
+
+
+def _role(p: psutil.Process, root: int) -> str:
+    if p.pid == root:
+        return "build"
+    cmd = " ".join(p.cmdline())
+    # pool workers and Dask workers are spawned; the resource tracker is not a worker
+    return "worker" if "spawn_main" in cmd else "helper"
+
+
+def _build(catalog: str, cache: Path, engine: str, workers: int, env: dict) -> dict:
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--catalog", catalog,
+                             "--cache", str(cache), "--engine", engine, "--workers",
+                             str(workers), "--force"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    rss = _PeakRss(proc.pid)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    memory = rss.stop()
+    if proc.returncode:
+        raise SystemExit(f"{engine} build failed:\n{err[-3000:]}")
+    manifest = json.loads((cache / "manifest.json").read_text())
+    return {"engine": engine, "workers": workers, "wall_s": round(wall, 1),
+            "stage_s_on_worker": {n: m["seconds"] for n, m in manifest["stages"].items()},
+            "stage_s_start_to_done": {n: float(s) for n, s in DONE.findall(out)},
+            "peak_rss": memory, "load_avg_1min": [round(load_before, 2),
+                                                   round(os.getloadavg()[0], 2)]}
+
+
+def _same_artifacts(a: Path, b: Path) -> dict:
+    """Stage outputs byte-identical between two caches (JSON reports: minus timings)."""
+    same, differ = [], []
+    for name in [o for s in STAGES for o in s.outputs]:
+        x, y = (a / name).read_bytes(), (b / name).read_bytes()
+        if name.endswith(".json"):
+            x, y = _untimed(json.loads(x)), _untimed(json.loads(y))
+        (same if x == y else differ).append(name)
+    return {"identical": same, "different": differ}
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if not TIMING_KEY.search(k)}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", default=str(ROOT.parent / "shared/data/spotify_songs.csv"))
+    ap.add_argument("--workers", type=int, default=2,
+                    help="local pool processes / LocalCluster worker processes")
+    args = ap.parse_args()
+    out = {"catalog": args.catalog, "cores": os.cpu_count(), "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        caches = {}
+        for engine in ("local", "dask"):
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / f"numba-{engine}")}
+            caches[engine] = Path(tmp) / engine
+            out["runs"].append(_build(args.catalog, caches[engine], engine, args.workers, env))
+        out["artifacts"] = _same_artifacts(caches["local"], caches["dask"])
+        clusters = [json.loads((c / "metrics.json").read_text())["clusters"]
+                    for c in caches.values()]
+        out["clusters"] = [{k: c[k] for k in ("n_clusters", "noise_share", "silhouette", "dbcv")}
+                           for c in clusters]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

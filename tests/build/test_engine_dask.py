@@ -164,3 +164,35 @@ def test_engine_and_scheduler_are_checked_before_any_work(tmp_path, capsys):
     assert main(["build", "--cache", str(tmp_path / "c"), "--scheduler",
                  "tcp://127.0.0.1:8786"]) == 2
     assert "needs --engine dask" in capsys.readouterr().err
+
+
+def test_local_cluster_workers_exit_when_the_build_is_killed(catalog_csv, tmp_path):
+    """SIGKILL on a `--engine dask` build leaves no worker process computing on."""
+    import signal
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--catalog",
+                             str(catalog_csv), "--cache", str(tmp_path / "c"), "--engine",
+                             "dask"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:  # the cluster is up and a stage runs on a worker
+        if "started" in line:
+            break
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) >= 2, "the build did not start its workers"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    alive = [p for p in alive if _running(p)]  # an unreaped zombie computes nothing
+    assert not alive, f"workers outlived the killed build: {[p.pid for p in alive]}"
+
+
+def _running(p) -> bool:
+    import psutil
+
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

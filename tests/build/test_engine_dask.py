@@ -146,7 +146,7 @@ def test_a_stage_whose_worker_dies_is_rerun_on_another(cluster, catalog_csv, tmp
     assert started == done == ["ingest", "features"] and set(seconds) == set(done)
     assert np.load(tmp_path / "work" / "features.npy").shape[0] > 0
     with distributed.Client(cluster, set_as_default=False) as client:
-        dask_engine.wait_for_workers(client, 2)  # the nanny restarted the dead one
+        client.wait_for_workers(2, timeout=60)  # the nanny restarted the dead one
 
 
 def test_an_unreachable_scheduler_is_named(catalog_csv, tmp_path, monkeypatch):
@@ -196,3 +196,18 @@ def _running(p) -> bool:
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_workers_started_with_other_thread_settings_are_named(caplog):
+    ok = {"env": {var: "1" for var in THREAD_VARS}, "pools": {"blas:libopenblas.so": 1},
+          "numba": 1, "pid": 1}
+    bad = {"env": {var: None for var in THREAD_VARS}, "pools": {"blas:libopenblas.so": 8},
+           "numba": 8, "pid": 2}
+    with caplog.at_level("INFO"):
+        dask_engine._log_thread_settings({"tcp://a:1": ok})
+        assert "= 1 on each (checked on the workers)" in caplog.text
+        caplog.clear()
+        dask_engine._log_thread_settings({"tcp://a:1": ok, "tcp://b:2": bad})
+    assert "checked on the workers" not in caplog.text
+    assert "Dask worker tcp://b:2 was started with other thread settings" in caplog.text
+    assert "tcp://a:1" not in caplog.text

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -75,8 +74,8 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
     level = logging.getLogger().getEffectiveLevel()
     with _quiet_distributed(), connect(address, workers) as client:
         log.info("Dask dashboard: %s", client.dashboard_link)
+        _log_thread_settings(client.run(thread_report))  # as started, before prepare_worker
         client.run(prepare_worker, level)
-        _log_thread_settings(client.run(thread_report))
         args = (str(Path(ctx.cache).absolute()), ctx.cfg.model_dump_json(),
                 [str(Path(p).absolute()) for p in ctx.catalog], level)
         return _run(client, plan, depends, args, on_start, on_done)
@@ -263,19 +262,14 @@ def thread_report() -> dict:
 def _log_thread_settings(reports: dict[str, dict]) -> None:
     wrong = {w: r for w, r in reports.items()
              if set(r["env"].values()) != {str(THREADS_PER_STAGE)}
+             or r["numba"] != THREADS_PER_STAGE
              or any(n != THREADS_PER_STAGE for n in r["pools"].values())}
-    log.info("Dask workers: %d; %s = %d on each (checked on the workers)", len(reports),
-             "/".join(v.split("_")[0] for v in THREAD_VARS), THREADS_PER_STAGE)
-    for worker, report in wrong.items():
-        log.warning("Dask worker %s: thread settings %s (numba %s) differ; start workers "
-                    "with %s set to %d", worker, report["pools"], report["numba"],
-                    ", ".join(THREAD_VARS), THREADS_PER_STAGE)
+    if not wrong:
+        log.info("Dask workers: %d; %s = %d on each (checked on the workers)", len(reports),
+                 "/".join(v.split("_")[0] for v in THREAD_VARS), THREADS_PER_STAGE)
+    for worker, report in wrong.items():  # limited per task from now on, as far as possible
+        log.warning("Dask worker %s was started with other thread settings (%s, pools %s, "
+                    "numba %s); start workers with %s set to %d (docs/DASK.md)", worker,
+                    report["env"], report["pools"], report["numba"], ", ".join(THREAD_VARS),
+                    THREADS_PER_STAGE)
 
-
-def wait_for_workers(client: distributed.Client, n: int, timeout: float = 60.0) -> None:
-    """Block until ``n`` workers are connected (a respawned worker takes a few seconds)."""
-    deadline = time.monotonic() + timeout
-    while len(client.scheduler_info()["workers"]) < n:
-        if time.monotonic() > deadline:
-            raise BuildError(f"Dask cluster: fewer than {n} workers after {timeout:.0f} s")
-        time.sleep(0.2)

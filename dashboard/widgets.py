@@ -134,7 +134,13 @@ def track_picker(index: Any, label: str, key: str, default: str | None = None,
     if pinned and pinned not in ids and not query.strip():
         ids = [pinned] + ids
     if st.session_state.get(pick) not in ids:
-        st.session_state.pop(pick, None)
+        # The query changed: choose its best match explicitly. Dropping the key is not
+        # enough in Streamlit 1.67: a keyed selectbox whose options change keeps showing
+        # (and returning) its old choice in the browser.
+        if ids:
+            st.session_state[pick] = ids[0]
+        else:
+            st.session_state.pop(pick, None)
     if not ids:
         if query.strip():
             st.caption(f"No track or artist matches “{query}”.")

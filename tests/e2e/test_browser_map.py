@@ -115,7 +115,8 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         n_sel = _heading_count(page)
         assert n_sel == len(inside) == int(map_state(page)["selected"]) > 0
         table = page.locator('[data-testid="stDataFrame"]').last
-        assert table.is_visible()
+        table.wait_for(state="visible", timeout=30_000)  # is_visible() does not wait: the
+        # table was still being drawn in one clean-clone CI run
         _shot(page, "map_lasso")
 
         # The selection stays drawn and listed when the colouring changes.

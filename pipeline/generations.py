@@ -16,29 +16,21 @@ refuses a truncated or damaged file by name.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import time
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.errors import CacheError
+from pipeline.locks import CacheBusy, Holder, build_lock, builds_dir, lock_holder, lock_path
 from pipeline.store import read_json, save_artifact, write_json
 
-__all__ = ["build_lock", "builds_dir", "checksum", "publish", "publish_update", "record_checksums",
+__all__ = ["CacheBusy", "Holder", "build_lock", "builds_dir", "lock_holder", "lock_path", "checksum", "publish", "publish_update", "record_checksums",
            "resolve", "state_dir", "verify", "working_generation"]
 PROGRESS = "progress.json"
 _KEEP_PUBLISHED = 2  # the served generation and the one before (a session may still read it)
-
-
-def builds_dir(cache: Path) -> Path:
-    """``.NAME.builds`` beside the cache path ``NAME``: generations, lock, shared state."""
-    cache = Path(cache).absolute()
-    return cache.parent / f".{cache.name}.builds"
 
 
 def state_dir(cache: Path) -> Path:
@@ -56,28 +48,6 @@ def resolve(cache: Path) -> Path:
     """The generation a reader should read everything from (pinned for one load)."""
     cache = Path(cache)
     return cache.resolve() if cache.is_symlink() else cache
-
-
-@contextmanager
-def build_lock(cache: Path, wait: bool = True) -> Iterator[None]:
-    """One build per cache at a time, across processes (CLI, dashboards, sessions).
-
-    Raises:
-        CacheError: ``wait`` is False and another build holds the lock.
-    """
-    root = builds_dir(cache)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "build.lock", "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise CacheError(f"{cache}: another build of this cache is running; wait for it "
-                             "to finish (its result will be served), then run again if "
-                             "needed.") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def adopt_plain_cache(cache: Path) -> None:

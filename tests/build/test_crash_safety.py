@@ -105,10 +105,25 @@ def test_a_damaged_artifact_is_refused_by_name(served, tmp_path):
 
 
 def test_one_build_at_a_time(served):
-    with gens.build_lock(served / "cache"):
+    import threading
+
+    held, release = threading.Event(), threading.Event()
+
+    def other_build() -> None:   # the lock is re-entrant within a thread: hold it elsewhere
+        with gens.build_lock(served / "cache"):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_build)
+    holder.start()
+    try:
+        assert held.wait(30)
         with pytest.raises(CacheError, match="another build of this cache is running"):
             with gens.build_lock(served / "cache", wait=False):
                 pass
+    finally:
+        release.set()
+        holder.join()
 
 
 def test_a_plain_cache_becomes_the_first_generation(served, tmp_path):

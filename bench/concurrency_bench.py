@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dashboard_bench import CHROMIUM, CHROMIUM_ARGS, MAP_IFRAME, app_server  # noqa: E402
+from bench.scale_bench import tree_rss_mb  # noqa: E402
 
 log = logging.getLogger(__name__)
 FAILED = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -315,20 +316,6 @@ def tree_cpu(root: int, exclude: set[int] = frozenset()) -> tuple[float, set[int
         tree.add(pid)
         todo.extend(c for c, p in parent.items() if p == pid)
     return sum(ticks[p] for p in tree) / os.sysconf("SC_CLK_TCK"), tree
-
-
-def tree_rss_mb(root: int) -> float:
-    """Summed resident memory (MB) of ``root`` and its live descendants."""
-    _, tree = tree_cpu(root)
-    total = 0.0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return total
 
 
 def server_pid() -> int:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "spotify_songs.csv"
 
 
-def _tree_rss_mb(pid: int) -> float:
+def tree_rss_mb(pid: int) -> float:
     """Summed resident memory (MB) of ``pid`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -64,7 +64,7 @@ def _build(catalog: Path, cache: Path, workers: int, env: dict) -> dict:
 
     def sample() -> None:
         while proc.poll() is None:
-            samples.append((time.time(), _tree_rss_mb(proc.pid)))
+            samples.append((time.time(), tree_rss_mb(proc.pid)))
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -20,11 +20,9 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
-    CHROMIUM,
     MAP_IFRAME,
     PAGES,
     app_server,
@@ -42,18 +40,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 MAX_PNG_BYTES = 300_000
-
-
-@pytest.fixture(scope="module")
-def browser_cache(request) -> Path:
-    if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) "
-                   "to run the real-browser test")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    override = os.environ.get("DASHBOARD_BROWSER_CACHE")
-    return Path(override) if override else request.getfixturevalue("real_cache")
 
 
 def _shot(page, name: str) -> None:

@@ -9,16 +9,13 @@ Without /usr/bin/chromium the test is skipped, except in CI (CI=true), where it 
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
-    CHROMIUM,
     MAP_IFRAME,
     app_server,
     box_with_share,
@@ -37,18 +34,6 @@ from bench.dashboard_bench import (
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser_cache(request) -> Path:
-    if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) "
-                   "to run the real-browser test")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    override = os.environ.get("DASHBOARD_BROWSER_CACHE")
-    return Path(override) if override else request.getfixturevalue("real_cache")
 
 
 def _shot(page, name: str) -> None:

@@ -19,30 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_helpers import need_chromium
 
-from bench.dashboard_bench import CHROMIUM, app_server, chromium, search, wait_idle, wait_page
+from bench.dashboard_bench import app_server, chromium, search, wait_idle, wait_page
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
 HOSTILE_ARTIST = "**bold** [link](http://x)"
-
-
-def _need_chromium() -> None:
-    if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) "
-                   "to run the real-browser test")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser_cache(request) -> Path:
-    _need_chromium()
-    override = os.environ.get("DASHBOARD_BROWSER_CACHE")
-    return Path(override) if override else request.getfixturevalue("real_cache")
 
 
 def _shot(page, name: str) -> None:
@@ -165,7 +150,7 @@ def test_vote_reranks_undo_and_one_release_per_song(browser_cache, tmp_path, mon
 @pytest.fixture(scope="module")
 def hostile_cache(tmp_path_factory) -> Path:
     """A small cache whose catalog has markup in a title and an artist."""
-    _need_chromium()
+    need_chromium()
     from catalog_fixtures import make_catalog, small_config
     from pipeline.build import build
 

@@ -22,6 +22,13 @@ in seconds:
 - ``map: hover card``: the mouse over a track -> its card shown;
 - ``server RSS MB``: the Streamlit process's resident memory at the end.
 
+``--cpu`` measures instead what each page view COSTS, in CPU seconds (user + system, from
+``/proc``, so robust to other load on the machine, unlike wall times): one browser session
+goes round the pages ``--repeat`` times doing ``bench/concurrency_bench.py``'s visit (open
+through the sidebar, the page's main action), and each view's CPU seconds of Chromium (the
+bench's process tree minus the server) and of the server are recorded; plus each page's
+first open by URL in a new browser context.
+
 Page opens in the first repeat include loading the cache and the recommender.
 The server and browser helpers here are also used by the browser tests.
 """
@@ -470,6 +477,74 @@ def report(times: dict[str, list[float]], n_tracks: int, cache: str, load: tuple
     return out
 
 
+def cpu_per_view(base: str, repeat: int, cache: Path) -> dict:
+    """CPU seconds of the browser and of the server per page view (see the module doc)."""
+    import asyncio
+
+    from bench import concurrency_bench as cb
+
+    return asyncio.run(_cpu_rounds(cb, base, repeat, cb.search_queries(cache)))
+
+
+async def _cpu_rounds(cb, base: str, repeat: int, queries: list[str]) -> dict:
+    import random
+
+    from playwright.async_api import async_playwright
+
+    srv = cb.server_pid()
+
+    def cpu() -> tuple[float, float]:
+        s, tree = cb.tree_cpu(srv)
+        return cb.tree_cpu(os.getpid(), exclude=tree)[0], s
+
+    out: dict[str, dict[str, list[float]]] = {}
+
+    def add(name: str, c0, c1, t: float) -> None:
+        d = out.setdefault(name, {"client_cpu_s": [], "server_cpu_s": [], "wall_s": []})
+        d["client_cpu_s"].append(c1[0] - c0[0])
+        d["server_cpu_s"].append(c1[1] - c0[1])
+        d["wall_s"].append(t)
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                          args=CHROMIUM_ARGS)
+        stats, rng = cb.Stats(), random.Random(0)
+        for r in range(repeat):
+            for spec in cb.PAGES:        # first open by URL, a new browser context each
+                ctx = await browser.new_context(viewport={"width": 1440, "height": 1000})
+                await ctx.add_init_script(cb.COUNT_RUNS)
+                page = await ctx.new_page()
+                c0, t0 = cpu(), time.perf_counter()
+                await page.goto(f"{base}/{spec[0]}")
+                await cb.drawn(page, spec[1], spec[2], 120)
+                t = await cb.settle(page, t0, 120)
+                add(f"open URL: {spec[0] or 'overview'}", c0, cpu(), t)
+                await ctx.close()
+        ctx = await browser.new_context(viewport={"width": 1440, "height": 1000})
+        await ctx.add_init_script(cb.COUNT_RUNS)
+        page = await ctx.new_page()
+        await page.goto(f"{base}/")
+        await cb.drawn(page, cb.PAGES[0][1], cb.PAGES[0][2], 120)
+        await cb.settle(page, time.perf_counter(), 120)
+        for r in range(repeat):
+            for spec in cb.PAGES[1:] + cb.PAGES[:1]:
+                c0, t0 = cpu(), time.perf_counter()
+                ok = await cb.visit(page, spec, stats, rng, queries, 120)
+                add(f"view: {spec[0] or 'overview'}", c0, cpu(), time.perf_counter() - t0)
+                if not ok:
+                    log.warning("%s: %s", spec[0], stats.samples[-1:])
+                    await cb._recover(page, base, spec, 120)
+        await browser.close()
+    res = {k: {m: round(statistics.median(v), 3) for m, v in d.items()} | {"n": len(d["wall_s"])}
+           for k, d in out.items()}
+    views = [k for k in res if k.startswith("view:")]
+    res["view: mean of the six pages"] = {
+        m: round(statistics.mean(res[k][m] for k in views), 3)
+        for m in ("client_cpu_s", "server_cpu_s", "wall_s")}
+    res["errors"] = stats.errors
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=os.environ.get("CACHE_DIR", "cache"))
@@ -478,6 +553,8 @@ def main() -> None:
     ap.add_argument("--shots", type=Path, default=None,
                     help="only save map screenshots (map_<tag>*.png) into this folder")
     ap.add_argument("--tag", default="", help="screenshot name part, e.g. 1m")
+    ap.add_argument("--cpu", action="store_true",
+                    help="only measure CPU seconds (browser, server) per page view")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not CHROMIUM.exists():
@@ -491,6 +568,15 @@ def main() -> None:
             screenshots(base, xy, args.shots, args.tag or f"{len(xy) // 1000}k")
         return
     load0 = os.getloadavg()[0]
+    if args.cpu:
+        with app_server(Path(args.cache), timeout=300) as base:
+            result = {"cache": str(args.cache), "load_avg_1m_before": round(load0, 2),
+                      "medians": cpu_per_view(base, args.repeat, Path(args.cache))}
+        result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        return
     with app_server(Path(args.cache), timeout=300,
                     log_path=Path("/tmp/dashboard_bench_server.log")) as base:
         times = measure(base, args.repeat, xy)

@@ -65,9 +65,9 @@ def map_build(cache: str, mtime: float) -> MapBuild:
     index = loaders._load_index(cache, mtime)
     names = loaders.cluster_names(index)
     arrays = map_arrays(index.tracks, index.coords)
-    return MapBuild(map_files.build_folder_key(cache, mtime), arrays,
-                    map_channels(arrays, names), names, index.tracks, _slider_bounds(arrays),
-                    index.tracks["track_id"].to_numpy(dtype=object))
+    return loaders.mark_loaded(MapBuild(
+        map_files.build_folder_key(cache, mtime), arrays, map_channels(arrays, names), names,
+        index.tracks, _slider_bounds(arrays), index.tracks["track_id"].to_numpy(dtype=object)))
 
 
 def _slider_bounds(arrays: MapArrays) -> dict[str, tuple[float, float, float]]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.loaders import _load_index, build_key
+from dashboard.loaders import _load_index, build_key, mark_loaded
 
 WORD_MATCH = 75.0      # rapidfuzz ratio (0-100) for a query word to count as present
 MIN_WORD = 3           # shorter words ("no", "a", "de") do not have to be present
@@ -56,7 +56,7 @@ def _searcher(cache: str, mtime: float) -> Any:
     from pipeline.recommend import TrackSearch
 
     t = _load_index(cache, mtime).tracks
-    return TrackSearch(t["track_name"], t["artist"], t["popularity"].to_numpy())
+    return mark_loaded(TrackSearch(t["track_name"], t["artist"], t["popularity"].to_numpy()))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

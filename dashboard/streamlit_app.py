@@ -37,4 +37,9 @@ nav = st.navigation({
               _page("recommend.py", "Recommendations", "recommend", "recommend")],
 })
 st.sidebar.caption(f"Cache: `{os.environ.get('CACHE_DIR', 'cache')}`")
-nav.run()
+try:
+    nav.run()
+finally:       # also after st.stop()/st.rerun(), which end a run by raising
+    from dashboard.loaders import settle_heap
+
+    settle_heap()

@@ -56,7 +56,10 @@ def _profile(cache: str, mtime: float):
     return feature_profile(loaders._load_index(cache, mtime).tracks)
 
 
-if view == "One cluster":
+@st.fragment
+def one_cluster() -> None:
+    """One cluster's profile, top values and typical tracks. A fragment: picking another
+    cluster reruns (and redraws in the browser) only this part, not the table above."""
     state.restore("cb_cluster", biggest, "cluster", lambda v: ids[ids.index(int(v[0]))])
     cid = st.selectbox("Cluster", ids, format_func=options.get, key="cb_cluster")
     state.keep("cb_cluster", "cluster", default=None)
@@ -102,6 +105,11 @@ if view == "One cluster":
                                     "distance to centre", format="%.2f",
                                     help="In standard deviations; smaller = more typical")})
     widgets.download_table(reps, f"cluster_{cid}_tracks", key="dl_reps")
+
+
+
+if view == "One cluster":
+    one_cluster()
 
 else:
     real = [c for c in ids if c >= 0]

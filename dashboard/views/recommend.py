@@ -36,6 +36,7 @@ DECIMALS = {"score": 2, "content_similarity": 2, "feedback_shift": 2, "energy": 
             "valence": 2, "danceability": 2, "acousticness": 2}
 WHOLE = ("year", "tempo", "popularity", "unsteered_rank")
 PLAY = "rec_play_track"
+TAB = "rec_tab"                 # the open tab (its label)
 URL_SEED = "rec_url_seed"       # the seed the URL named last (a link wins once)
 USER = "rec_user"
 KEPT_USER = "rec_user_kept"   # a plain key: it survives visits to other pages
@@ -283,11 +284,16 @@ st.caption(f"{_md(srow['genre']) if pd.notna(srow['genre']) else 'genre unknown'
            f"{srow['energy']:.2f} · tempo {srow['tempo']:.0f} BPM · valence {srow['valence']:.2f}"
            + (f" · [open on Spotify](https://open.spotify.com/track/{sid})" if sid else ""))
 
-tab_rec, tab_cmp = st.tabs(["Recommendations", "Methods side by side"])
-with tab_rec:
-    _recommendations_tab(index, rec, cache, mtime, seed, user)
-with tab_cmp:
-    _compare_tab(cache, mtime, seed)
+# Lazy tabs: only the open tab is computed and sent (the methods side by side are four
+# tables and four recommenders' runs that the browser would otherwise draw hidden).
+tab_rec, tab_cmp = st.tabs(["Recommendations", "Methods side by side"], key=TAB,
+                           on_change="rerun")
+if tab_rec.open:
+    with tab_rec:
+        _recommendations_tab(index, rec, cache, mtime, seed, user)
+if tab_cmp.open:
+    with tab_cmp:
+        _compare_tab(cache, mtime, seed)
 
 st.subheader("Listen")
 play = st.session_state.get(PLAY, seed)

@@ -29,6 +29,12 @@ def rows(at) -> list[str]:
     return [b.key[len(ROW):] for b in at.button if b.key and b.key.startswith(ROW)]
 
 
+def open_tab(at, label: str):
+    """Open a tab of the page (lazy tabs: only the open one is computed and drawn)."""
+    at.session_state["rec_tab"] = label
+    return at.run()
+
+
 def keys(at) -> set[str]:
     return {b.key for b in at.button if b.key}
 
@@ -167,9 +173,11 @@ def test_one_release_per_song(app, dash_cache, feedback_db, tracks):
     for seed in pair.index[:6]:
         at = app("recommend", seed_track=seed).run()
         at.slider(key="rec_k").set_value(30).run()
+        shown = rows(at)
+        open_tab(at, "Methods side by side")
         at.multiselect(key="rec_cmp_methods").set_value(["embedding_knn", "cosine_raw"]).run()
         assert not at.exception
-        lists = [rows(at), *(d.value["track_name"].tolist() for d in at.dataframe)]
+        lists = [shown, *(d.value["track_name"].tolist() for d in at.dataframe)]
         songs = tracks.loc[lists[0], "song_group"].tolist()
         assert len(set(songs)) == len(songs) == 30
         assert tracks.loc[seed, "song_group"] not in songs
@@ -183,7 +191,12 @@ def test_one_release_per_song(app, dash_cache, feedback_db, tracks):
 def test_methods_side_by_side_human_names_and_formats(app, dash_cache, tracks, feedback_db,
                                                       csv_tables):
     at = app("recommend", seed_track=some_track(dash_cache, 5)).run()
+    shown = rows(at)
+    lines = [plain(m.value) for m in at.markdown if "score " in m.value]
+    assert not at.get("multiselect")                  # the closed tab is not computed
     methods = ["hybrid", "content", "embedding_knn", "cooccurrence"]
+    open_tab(at, "Methods side by side")
+    assert not rows(at)                               # nor the other one, once closed
     at.multiselect(key="rec_cmp_methods").set_value(methods).run()
     assert not at.exception and not at.error
     names = [m.value.strip("*") for m in at.markdown if m.value.startswith("**")
@@ -194,11 +207,10 @@ def test_methods_side_by_side_human_names_and_formats(app, dash_cache, tracks, f
     tables = [d.value for d in at.dataframe]
     assert len(tables) == 4 and all(len(t) == 10 for t in tables)  # "Per method" is 10
     # The hybrid column is the list of the Recommendations tab (same seed, k and no steering).
-    assert tables[0]["track_name"].tolist() == tracks.loc[rows(at), "track_name"].tolist()
+    assert tables[0]["track_name"].tolist() == tracks.loc[shown, "track_name"].tolist()
     # One format per quantity: the same score with two decimals in both views and CSVs.
     single = csv_tables["rec_dl"]
     assert tables[0]["score"].tolist() == single["score"].tolist()
-    lines = [plain(m.value) for m in at.markdown if "score " in m.value]
     assert [float(re.search(r"score (-?\d+\.\d\d)$", s).group(1)) for s in lines] == \
         single["score"].tolist()
     both = csv_tables["rec_cmp_dl"]
@@ -217,8 +229,10 @@ def test_votes_do_not_touch_the_methods_side_by_side(app, dash_cache, feedback_d
     at.button(key=f"rec_dislike_{first}").click().run()
     assert first not in rows(at)
     fresh = app("recommend", seed_track=seed).run()            # a new visit, votes stored
+    assert first not in rows(fresh)
+    open_tab(fresh, "Methods side by side")
     fresh.multiselect(key="rec_cmp_methods").set_value(["hybrid", "content"]).run()
-    assert not fresh.exception and first not in rows(fresh)
+    assert not fresh.exception
     hybrid = fresh.dataframe[0].value["track_name"].tolist()
     assert hybrid[0] == tracks.loc[first, "track_name"]       # the baseline stays pure
 

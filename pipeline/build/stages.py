@@ -85,12 +85,13 @@ def _warm_projection(cfg: PipelineConfig) -> None:
 
 
 def _run_clusters(ctx: Context) -> dict[str, Any]:
-    from pipeline.map import build_clusters
+    from pipeline.map import build_clusters, playlist_genres
 
     spaces = {"map2d": ctx.get("map2d.npy"), "embedding": ctx.get("embedding.npy")}
     if ctx.cfg.projection.cluster_dim:
         spaces["umap_nd"] = ctx.get("cluster_space.npy")
-    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"))
+    genres = playlist_genres(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"))
+    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"), genres)
     table = pd.DataFrame({"track_id": ctx.get("tracks.parquet")["track_id"],
                           "cluster": res.labels, "probability": res.probability,
                           "nearest_cluster": res.nearest})
@@ -142,7 +143,7 @@ STAGES: tuple[Stage, ...] = (
           _run_embedding, cost=20.0),
     Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors,
           cost=4.4),
-    Stage("projection", 1, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
+    Stage("projection", 2, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
           _run_projection, _warm_projection, cost=26.0),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
           _run_clusters, cost=12.0),

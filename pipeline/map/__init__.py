@@ -1,6 +1,13 @@
 """The map: track embeddings (torch), the neighbour index, the 2-D projection (UMAP),
 clusters (HDBSCAN) and the cluster profiles that name them."""
-from .clustering import ClusterResult, build_clusters, kmeans_baseline, score, soft_membership
+from .clustering import (
+                        ClusterResult,
+                        build_clusters,
+                        kmeans_baseline,
+                        playlist_genres,
+                        score,
+                        soft_membership,
+)
 from .embedding import (
                         EmbeddingResult,
                         Groups,
@@ -31,6 +38,6 @@ __all__ = ["ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", 
            "PROFILE_FEATURES", "build_clusters", "build_embedding", "build_neighbors",
            "build_projection", "cluster_label", "cluster_names", "cluster_summary",
            "compare_clusters", "describe_profile", "encode", "feature_profile",
-           "kmeans_baseline", "knn", "make_encoder", "place", "representative_tracks",
-           "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
+           "kmeans_baseline", "knn", "make_encoder", "place", "playlist_genres",
+           "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
            "training_groups", "unit_rows", "warm_up"]

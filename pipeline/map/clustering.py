@@ -9,6 +9,13 @@ settings grid scaled to the sample (``min_cluster_sizes`` are meant for catalogs
 ``reference_tracks``; above, they grow with the catalog, so cluster sizes stay the same
 share of it). Every other track takes the label, strength and soft membership of its
 nearest fitted points in the clustering space (a KD-tree query in batches).
+
+Selection: the aims (>= ``min_clusters`` clusters, <= ``max_noise_share`` unclustered) are
+constraints, not terms of a score. HDBSCAN leaves about a third of the default catalog's
+map unclustered (a continuum more than islands), most of it at the fringe of one cluster;
+fringe assignment gives a noise track to its most likely cluster when that cluster is
+unambiguous (soft membership >= ``fringe_ratio`` x the runner-up's). Settings are tried in
+order of usefulness; the first that meets both constraints after fringe assignment wins.
 """
 from __future__ import annotations
 
@@ -18,9 +25,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from joblib import Memory
 
 from pipeline.config import ClusterConfig
+
+from .assign import assign_labels
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +132,62 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, cfg: ClusterConfig, seed: int
 
 def kmeans_baseline(x: np.ndarray, k: int, cfg: ClusterConfig, seed: int) -> dict:
     """KMeans with the same k, scored the same way (silhouette on a same-size sample)."""
+    return _kmeans(x, k, cfg, seed)[1]
+
+
+def _kmeans(x: np.ndarray, k: int, cfg: ClusterConfig, seed: int) -> tuple[np.ndarray, dict]:
+    """KMeans labels of every track (n_tracks,) and the baseline's report."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     k = max(k, 2)
     fit_rows = _sample(len(x), cfg.fit_sample, np.random.default_rng([seed, 1]))
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(x[fit_rows])
+    labels = km.labels_ if len(fit_rows) == len(x) else km.predict(x)
     rows = _sample(len(x), cfg.score_sample, np.random.default_rng(seed))
-    lab = km.labels_[rows] if len(fit_rows) == len(x) else km.predict(x[rows])
-    return {"k": k, "silhouette": round(float(silhouette_score(x[rows], lab)), 4),
-            "silhouette_points": f"{len(rows)} sampled tracks (KMeans has no noise)"}
+    return labels, {"k": k, "silhouette": round(float(silhouette_score(x[rows], labels[rows])), 4),
+                    "silhouette_points": f"{len(rows)} sampled tracks (KMeans has no noise)"}
+
+
+def playlist_genres(tracks: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataFrame:
+    """Each track's primary playlist genre and subgenre, row-aligned with ``tracks``.
+
+    Primary: the value most of the track's playlists carry (ties: alphabetical first), the
+    rule ingest uses for ``tracks.genre``; a track in several playlists counts once. Tracks
+    in no playlist get NA. Returns a frame with columns "genre" and "subgenre".
+    """
+    out = pd.DataFrame(index=pd.Index(tracks["track_id"], name="track_id"))
+    for col in ("genre", "subgenre"):
+        m = memberships[["track_id", col]].dropna() if col in memberships else None
+        if m is None or m.empty:
+            out[col] = pd.NA
+            continue
+        n = m.groupby(["track_id", col]).size().rename("n").reset_index()
+        top = n.sort_values(["n", col], ascending=[False, True]).drop_duplicates("track_id")
+        out[col] = top.set_index("track_id")[col].reindex(out.index)
+    return out.reset_index(drop=True)
+
+
+def playlist_agreement(labels: np.ndarray, kmeans_labels: np.ndarray, playlists: pd.DataFrame,
+                       cfg: ClusterConfig, seed: int) -> dict:
+    """Adjusted mutual information of the cluster labels (noise at its nearest cluster) and
+    of KMeans's labels with the playlists' primary genre and subgenre, on the tracks that
+    are in a playlist (a seeded sample of ``cfg.ami_sample`` on large catalogs)."""
+    from sklearn.metrics import adjusted_mutual_info_score as ami
+
+    out: dict = {"labels": "clusters with unclustered tracks at their nearest cluster",
+                 "primary": "a track in several playlists counts its most frequent value"}
+    for col in ("genre", "subgenre"):
+        has = np.flatnonzero(playlists[col].notna().to_numpy())
+        if len(has) < 2:
+            out[col] = None
+            continue
+        rows = has[_sample(len(has), cfg.ami_sample, np.random.default_rng([seed, 2]))]
+        truth = playlists[col].to_numpy()[rows].astype(str)
+        out[col] = {"clusters": round(float(ami(truth, labels[rows])), 4),
+                    "kmeans": round(float(ami(truth, kmeans_labels[rows])), 4),
+                    "classes": int(len(set(truth))), "tracks": int(len(rows))}
+    return out
 
 
 def _grid(cfg: ClusterConfig) -> list[dict]:
@@ -139,12 +195,15 @@ def _grid(cfg: ClusterConfig) -> list[dict]:
             for m in cfg.min_cluster_sizes for s in cfg.min_samples for sel in cfg.selections]
 
 
-def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int) -> ClusterResult:
-    """Cluster in the configured space ("auto": every candidate space), over the settings
-    grid, keeping the most useful result by measurement.
+def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
+                   playlists: pd.DataFrame | None = None) -> ClusterResult:
+    """Cluster in the configured space ("auto": every candidate space) over the settings
+    grid and keep the most useful setting that meets the aims (see the module docstring).
 
     Args:
         spaces: candidate spaces by name, each (n_tracks, d): "map2d", "umap_nd", "embedding".
+        playlists: optional (n_tracks,) frame of primary "genre"/"subgenre"
+            (:func:`playlist_genres`): the report then gives the clusters' AMI with them.
     """
     names = [n for n in spaces if n != "embedding" or cfg.space in ("auto", "embedding")]
     names = names if cfg.space == "auto" else [cfg.space]
@@ -152,7 +211,42 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int)
     fit_rows = _sample(n, cfg.fit_sample, np.random.default_rng([seed, 1]))
     fit = {k: v[fit_rows] for k, v in spaces.items()}
     scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
-    rng = np.random.default_rng(seed)
+    tried = _fit_grid(fit, names, cfg, scale, np.random.default_rng(seed))
+    pick = _choose(tried, fit, cfg, np.random.default_rng([seed, 3]))
+    name, params = tried[pick.index][0], tried[pick.index][1]
+    labels, probability, membership = pick.labels, pick.probability, pick.membership
+    if n > len(fit_rows):
+        labels, probability, membership = _extend(spaces[name], fit_rows, labels, probability,
+                                                  membership, cfg.assign_k)
+    report = score(spaces[name], labels, cfg, seed)
+    nearest = membership.argmax(axis=1) if membership.shape[1] else np.full(len(labels), -1)
+    nearest = np.where(labels >= 0, labels, nearest).astype(np.int32)
+    km_labels, km_report = _kmeans(spaces[name], report["n_clusters"], cfg, seed)
+    report = {"space": name, **report, "silhouette_space": name, "params": params,
+              "hdbscan_noise_share": pick.hdbscan_noise, "constraints_met": pick.met,
+              "selection_rule": (
+                  f"constraints: >= {cfg.min_clusters} clusters and <= {cfg.max_noise_share:.0%} "
+                  f"unclustered after fringe assignment (a noise track joins its most likely "
+                  f"cluster when its soft membership there is >= {cfg.fringe_ratio} x the "
+                  "runner-up's); among settings meeting both, the highest silhouette x "
+                  "clustered share^2 (quick silhouette on 3000 points), tried best first, "
+                  f"at most {cfg.max_membership_evals} with soft memberships"),
+              "fitted_on": (f"all {n} tracks" if n == len(fit_rows) else
+                            f"{len(fit_rows)} sampled tracks (min_cluster_size x {scale:.2f}); "
+                            f"the other {n - len(fit_rows)} take the label of their "
+                            f"{cfg.assign_k} nearest fitted tracks"),
+              "candidates": [{"space": n, **p, **q} for n, p, _, q in tried],
+              "kmeans_baseline": km_report}
+    if name != "embedding" and "embedding" in spaces and report["n_clusters"] >= 2:
+        report["silhouette_in_embedding"] = _silhouette(spaces["embedding"], labels, cfg, seed)
+    if playlists is not None:
+        report["playlist_ami"] = playlist_agreement(nearest, km_labels, playlists, cfg, seed)
+    return ClusterResult(labels, probability, membership, nearest, report)
+
+
+def _fit_grid(fit: dict[str, np.ndarray], names: list[str], cfg: ClusterConfig, scale: float,
+              rng: np.random.Generator) -> list[tuple]:
+    """(space, params, fitted HDBSCAN, quick score) for every grid setting in every space."""
     tried = []
     with tempfile.TemporaryDirectory(prefix="hdbscan-trees-") as trees, \
             warnings.catch_warnings():
@@ -165,29 +259,69 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int)
                 quick = _quick_score(fit[name], fitted.labels_, rng)
                 tried.append((name, params, fitted, quick))
                 log.info("hdbscan %s %s: %s", name, params, quick)
-    name, params, clusterer, _ = max(tried, key=lambda t: _usefulness(t[3], cfg.min_clusters))
-    labels = clusterer.labels_.astype(np.int32)
-    n_clusters = int(labels.max() + 1) if (labels >= 0).any() else 0
-    membership = soft_membership(clusterer, n_clusters)
-    probability = clusterer.probabilities_.astype(np.float32)
-    if n > len(fit_rows):
-        labels, probability, membership = _extend(spaces[name], fit_rows, labels, probability,
-                                                  membership, cfg.assign_k)
-    report = score(spaces[name], labels, cfg, seed)
-    nearest = membership.argmax(axis=1) if membership.shape[1] else np.full(len(labels), -1)
-    nearest = np.where(labels >= 0, labels, nearest).astype(np.int32)
-    report = {"space": name, **report, "silhouette_space": name, "params": params,
-              "selection_rule": f"max silhouette x clustered share^2 with >= {cfg.min_clusters} "
-                                "clusters (quick silhouette on 3000 points)",
-              "fitted_on": (f"all {n} tracks" if n == len(fit_rows) else
-                            f"{len(fit_rows)} sampled tracks (min_cluster_size x {scale:.2f}); "
-                            f"the other {n - len(fit_rows)} take the label of their "
-                            f"{cfg.assign_k} nearest fitted tracks"),
-              "candidates": [{"space": n, **p, **q} for n, p, _, q in tried],
-              "kmeans_baseline": kmeans_baseline(spaces[name], report["n_clusters"], cfg, seed)}
-    if name != "embedding" and "embedding" in spaces and report["n_clusters"] >= 2:
-        report["silhouette_in_embedding"] = _silhouette(spaces["embedding"], labels, cfg, seed)
-    return ClusterResult(labels, probability, membership, nearest, report)
+    return tried
+
+
+@dataclass
+class _Pick:
+    index: int                # into the tried settings
+    labels: np.ndarray        # (n_fitted,) after fringe assignment
+    probability: np.ndarray   # (n_fitted,)
+    membership: np.ndarray    # (n_fitted, n_clusters)
+    hdbscan_noise: float      # noise share before fringe assignment
+    met: bool                 # both constraints hold
+
+
+def _choose(tried: list[tuple], fit: dict[str, np.ndarray], cfg: ClusterConfig,
+            rng: np.random.Generator) -> _Pick:
+    """The most useful setting that meets both constraints after fringe assignment.
+
+    Settings with enough clusters are tried in order of usefulness; soft memberships (the
+    costly part) are computed only for the ones tried. If none of the tried ones meets the
+    noise limit, the one with the least noise is kept and ``met`` is False."""
+    order = sorted(range(len(tried)), key=lambda i: -_usefulness(tried[i][3], cfg.min_clusters))
+    eligible = [i for i in order if tried[i][3]["n_clusters"] >= cfg.min_clusters]
+    picks = []
+    for i in (eligible or order)[:cfg.max_membership_evals]:
+        name, _, fitted, quick = tried[i]
+        k = int(fitted.labels_.max() + 1)
+        membership = soft_membership(fitted, k)
+        labels, probability = assign_fringe(fitted.labels_, fitted.probabilities_, membership,
+                                            cfg.fringe_ratio)
+        quick.update(_quick_score(fit[name], labels, rng, prefix="after_fringe_"))
+        picks.append(_Pick(i, labels, probability, membership, quick["noise_share"],
+                           bool(eligible) and quick["after_fringe_noise_share"]
+                           <= cfg.max_noise_share))
+        if picks[-1].met:
+            return picks[-1]
+    best = min(picks, key=lambda p: tried[p.index][3]["after_fringe_noise_share"])
+    log.warning("no clustering setting met the aims (>= %d clusters, <= %.0f%% unclustered); "
+                "keeping %s", cfg.min_clusters, 100 * cfg.max_noise_share, tried[best.index][1])
+    return best
+
+
+def assign_fringe(labels: np.ndarray, probability: np.ndarray, membership: np.ndarray,
+                  ratio: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Noise tracks whose most likely cluster is unambiguous join it.
+
+    A noise track joins cluster c = argmax of its soft membership when membership[c] >=
+    ``ratio`` x its second largest membership; its strength is then membership[c]. Needs at
+    least two clusters (with one, every track would qualify). ``ratio`` None: unchanged.
+
+    Args:
+        labels: (n,) HDBSCAN labels, -1 noise; probability: (n,); membership: (n, k).
+    Returns:
+        (labels (n,) int32, probability (n,) float32).
+    """
+    labels = labels.astype(np.int32)
+    probability = probability.astype(np.float32)
+    if ratio is None or membership.shape[1] < 2:
+        return labels, probability
+    top2 = np.sort(membership, axis=1)[:, -2:]
+    take = (labels < 0) & (top2[:, 1] > 0) & (top2[:, 1] >= ratio * top2[:, 0])
+    labels[take] = membership[take].argmax(axis=1)
+    probability[take] = top2[take, 1]
+    return labels, probability
 
 
 def _extend(x: np.ndarray, fit_rows: np.ndarray, labels: np.ndarray, probability: np.ndarray,
@@ -199,33 +333,19 @@ def _extend(x: np.ndarray, fit_rows: np.ndarray, labels: np.ndarray, probability
     ``x`` (noise counts as a label), their mean strength for that label and their mean
     membership vector. Returns arrays over all n tracks (fitted rows keep their values).
     """
-    from scipy.spatial import cKDTree
-
     n, n_clusters = len(x), membership.shape[1]
     out_l = np.empty(n, np.int32)
     out_p = np.empty(n, np.float32)
     out_m = np.empty((n, n_clusters), np.float32)
     out_l[fit_rows], out_p[fit_rows], out_m[fit_rows] = labels, probability, membership
     rest = np.setdiff1d(np.arange(n), fit_rows)
-    tree = cKDTree(x[fit_rows])
-    for i0 in range(0, len(rest), batch):
-        rows = rest[i0:i0 + batch]
-        _, nb = tree.query(x[rows], k=min(k, len(fit_rows)))
-        nb = nb.reshape(len(rows), -1)
-        votes = np.zeros((len(rows), n_clusters + 1), np.int32)
-        np.add.at(votes, (np.repeat(np.arange(len(rows)), nb.shape[1]), labels[nb].ravel() + 1),
-                  1)
-        lab = votes.argmax(axis=1) - 1                       # ties: the lower id (noise first)
-        same = labels[nb] == lab[:, None]
-        out_l[rows] = lab
-        out_p[rows] = np.where(lab >= 0, (probability[nb] * same).sum(1)
-                               / np.maximum(same.sum(1), 1), 0.0)
-        m = membership[nb].mean(axis=1)
-        out_m[rows] = m / np.maximum(m.sum(axis=1, keepdims=True), 1e-12)
+    out_l[rest], out_p[rest], out_m[rest] = assign_labels(
+        x[fit_rows], labels, probability, membership, x[rest], k, batch)
     return out_l, out_p, out_m
 
 
-def _quick_score(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> dict:
+def _quick_score(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                 prefix: str = "") -> dict:
     from sklearn.metrics import silhouette_score
 
     clustered = np.flatnonzero(labels >= 0)
@@ -234,12 +354,15 @@ def _quick_score(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) ->
     if k >= 2:
         rows = clustered[_sample(len(clustered), 3000, rng)]
         sil = round(float(silhouette_score(x[rows], labels[rows])), 4)
-    return {"n_clusters": k, "noise_share": round(float((labels < 0).mean()), 4), "silhouette": sil}
+    return {prefix + "n_clusters": k, prefix + "noise_share": round(float((labels < 0).mean()), 4),
+            prefix + "silhouette": sil}
 
 
 def _usefulness(r: dict, min_clusters: int) -> float:
     """Silhouette times the clustered share squared (unclustered tracks cost a curator
-    twice: they are neither browsable nor scored); fewer than ``min_clusters`` ranks last."""
+    twice: they are neither browsable nor scored), of HDBSCAN's own labels; it only orders
+    the settings, the constraints decide (:func:`_choose`). Fewer than ``min_clusters``
+    ranks last."""
     if r["silhouette"] is None:
         return -2.0
     value = r["silhouette"] * (1 - r["noise_share"]) ** 2

@@ -37,7 +37,7 @@ def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionCo
         if n <= cfg.fit_sample:
             if knn_graph is not None and knn_graph[0].shape[1] >= kw["n_neighbors"]:
                 kw["precomputed_knn"] = _umap_knn(knn_graph, kw["n_neighbors"])
-            return umap.UMAP(**kw).fit_transform(x).astype(np.float32)
+            return _fit_umap(umap, kw, x).embedding_.astype(np.float32)
         # Fit on a seeded sample, with the sample's own kNN graph from the same index
         # machinery as the neighbour stage; place the rest from the sample in batches.
         fit_rows = np.sort(np.random.default_rng(seed).choice(n, cfg.fit_sample, replace=False))
@@ -45,7 +45,7 @@ def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionCo
         kw["precomputed_knn"] = _umap_knn(index.graph(kw["n_neighbors"]), kw["n_neighbors"])
         t0 = time.perf_counter()
         out = np.empty((n, n_components), np.float32)
-        out[fit_rows] = umap.UMAP(**kw).fit(x[fit_rows]).embedding_
+        out[fit_rows] = _fit_umap(umap, kw, x[fit_rows]).embedding_
         log.info("umap fit on %d of %d tracks in %.1f s", len(fit_rows), n,
                  time.perf_counter() - t0)
         rest = np.setdiff1d(np.arange(n), fit_rows)
@@ -53,6 +53,18 @@ def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionCo
             rows = rest[i0:i0 + cfg.place_batch]
             out[rows] = _place_from(index, x[rows], out[fit_rows], cfg.place_k)
         return out
+
+
+def _fit_umap(umap, kw: dict, x: np.ndarray):
+    """Fit UMAP on one BLAS thread. Its spectral initialisation (scipy's eigensolver) sums
+    in an order that depends on OpenBLAS's thread count: the default catalog's map differed
+    between 2 threads and 1 (20 vs 28 clusters). One thread gives the same map on any core
+    count. The limit is taken here, after umap (hence scipy) is imported: scipy loads its own
+    OpenBLAS only then, and a limit taken before would miss it."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return umap.UMAP(**kw).fit(x)
 
 
 def _umap_knn(graph: tuple[np.ndarray, np.ndarray], k: int):

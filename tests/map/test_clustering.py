@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from pipeline.config import ClusterConfig
-from pipeline.map.clustering import _usefulness, build_clusters, score
+from pipeline.map.clustering import (
+    _usefulness,
+    assign_fringe,
+    build_clusters,
+    playlist_agreement,
+    playlist_genres,
+    score,
+)
 
 
 def _planted(n_per=120, k=9, seed=0):
@@ -36,9 +45,109 @@ def test_grid_choice_is_recorded_and_is_the_most_useful():
     x, _ = _planted()
     cfg = ClusterConfig(min_cluster_sizes=(20, 50), min_samples=(2, 5), selections=("eom", "leaf"))
     r = build_clusters({"map2d": x}, cfg, 0).report
-    assert len(r["candidates"]) == 8
+    assert len(r["candidates"]) == 8 and r["constraints_met"]
     best = max(r["candidates"], key=lambda c: _usefulness(c, cfg.min_clusters))
     assert {k: best[k] for k in r["params"]} == r["params"]
+
+
+def _two_densities(seed=0):
+    """Nine planted clusters, five tight and four diffuse."""
+    rng = np.random.default_rng(seed)
+    tight = [c + rng.normal(0, 0.3, (150, 2)) for c in np.array([[0, 0], [0, 8], [0, 16],
+                                                                  [-8, 4], [-8, 12]])]
+    loose = [c + rng.normal(0, 1.6, (150, 2)) for c in np.array([[12, 0], [12, 8], [12, 16],
+                                                                  [20, 8]])]
+    return np.vstack(tight + loose).astype(np.float32)
+
+
+# On _two_densities, leaf selection with min_cluster_size 40: min_samples 40 leaves 7.9 %
+# unclustered at silhouette 0.84, min_samples 3 6.4 % at 0.80, min_samples 1 12.1 % at 0.72.
+_LEAF = dict(min_cluster_sizes=(40,), selections=("leaf",), min_clusters=5, fringe_ratio=None)
+
+
+def test_a_setting_with_too_much_noise_is_never_chosen_when_a_compliant_one_exists():
+    x = _two_densities()
+    cfg = ClusterConfig(**_LEAF, min_samples=(40, 3, 1), max_noise_share=0.07)
+    r = build_clusters({"map2d": x}, cfg, 0).report
+    rank = sorted(r["candidates"], key=lambda c: -_usefulness(c, cfg.min_clusters))
+    assert rank[0]["min_samples"] == 40 and rank[0]["noise_share"] > 0.07  # first by score...
+    assert r["params"]["min_samples"] == 3                # ...but the constraint decides
+    assert r["constraints_met"] and r["noise_share"] <= 0.07 and r["n_clusters"] >= 5
+    loose = build_clusters({"map2d": x}, ClusterConfig(**{**_LEAF, "min_samples": (40, 3, 1)},
+                                                       max_noise_share=0.5), 0).report
+    assert loose["params"]["min_samples"] == 40           # without the limit: the soft score
+
+
+def test_no_compliant_setting_keeps_the_least_noisy_and_says_so():
+    cfg = ClusterConfig(**_LEAF, min_samples=(40, 1, 3), max_noise_share=0.0)
+    r = build_clusters({"map2d": _two_densities()}, cfg, 0).report
+    assert not r["constraints_met"] and r["params"]["min_samples"] == 3
+
+
+def test_too_few_clusters_is_never_chosen_when_enough_exist():
+    x, _ = _planted()
+    cfg = ClusterConfig(min_cluster_sizes=(50, 300), min_samples=(5,), selections=("eom",),
+                        max_cluster_share=1.0, fringe_ratio=None, max_noise_share=1.0)
+    r = build_clusters({"map2d": x}, cfg, 0).report
+    assert r["n_clusters"] >= cfg.min_clusters and r["constraints_met"]
+
+
+def test_fringe_assignment_takes_only_unambiguous_noise():
+    labels = np.array([0, 1, -1, -1, -1, -1])
+    prob = np.array([0.9, 0.8, 0, 0, 0, 0], np.float32)
+    m = np.array([[.9, .1], [.2, .8], [.7, .3], [.5, .5], [.1, .9], [.6, .4]], np.float32)
+    lab, p = assign_fringe(labels, prob, m, 2.0)
+    assert lab.tolist() == [0, 1, 0, -1, 1, -1]           # 0.7 >= 2 x 0.3; 0.6 < 2 x 0.4
+    assert p.tolist() == pytest.approx([0.9, 0.8, 0.7, 0, 0.9, 0])
+    assert assign_fringe(labels, prob, m, None)[0].tolist() == labels.tolist()
+    one = assign_fringe(labels, prob, m[:, :1], 2.0)[0]   # one cluster: nothing to decide
+    assert one.tolist() == labels.tolist()
+
+
+def test_fringe_assignment_lowers_noise_in_the_build():
+    x, truth = _planted()
+    base = dict(min_cluster_sizes=(50,), min_samples=(5,), selections=("eom",))
+    plain = build_clusters({"map2d": x}, ClusterConfig(**base, fringe_ratio=None), 0)
+    fringe = build_clusters({"map2d": x}, ClusterConfig(**base, fringe_ratio=1.5), 0)
+    assert fringe.report["noise_share"] < plain.report["noise_share"]
+    assert fringe.report["hdbscan_noise_share"] == plain.report["noise_share"]
+    joined = (plain.labels < 0) & (fringe.labels >= 0)
+    assert joined.any()
+    assert (fringe.labels[joined] == fringe.membership[joined].argmax(axis=1)).all()
+    # a joined track went to the cluster whose centre is nearest (scattered noise points)
+    centres = np.array([x[plain.labels == c].mean(axis=0) for c in range(9)])
+    closest = np.linalg.norm(x[joined][:, None] - centres[None], axis=2).argmin(axis=1)
+    assert (fringe.labels[joined] == closest).mean() > 0.9
+    assert (fringe.labels >= 0).sum() - (plain.labels >= 0).sum() == joined.sum()
+
+
+def test_playlist_genres_take_each_tracks_most_frequent_value():
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c"]})
+    mem = pd.DataFrame({"track_id": ["a", "a", "a", "b", "b"],
+                        "genre": ["rock", "pop", "rock", "rap", "latin"],
+                        "subgenre": ["hard rock", "dance pop", "hard rock", "trap", "tropical"]})
+    g = playlist_genres(tracks, mem)
+    assert g["genre"].tolist()[:2] == ["rock", "latin"]   # majority; tie: alphabetical
+    assert g["subgenre"].tolist()[:2] == ["hard rock", "trap"]
+    assert g.loc[2].isna().all()                          # in no playlist
+
+
+def test_ami_against_a_known_answer():
+    x, truth = _planted()
+    genres = pd.DataFrame({"genre": np.r_[truth % 3, [np.nan] * 60],
+                           "subgenre": np.r_[truth, [np.nan] * 60]}).astype(object)
+    genres = genres.where(genres.notna(), None)
+    res = build_clusters({"map2d": x}, ClusterConfig(min_cluster_sizes=(50,), min_samples=(5,)),
+                         0, genres)
+    a = res.report["playlist_ami"]
+    assert a["subgenre"]["clusters"] > 0.95 and a["subgenre"]["tracks"] == len(truth)
+    assert a["subgenre"]["classes"] == 9
+    assert 0.4 < a["genre"]["clusters"] < a["subgenre"]["clusters"]  # 3 groups of 3 clusters
+    rng = np.random.default_rng(0)                     # unrelated labels: AMI near 0
+    cfg = ClusterConfig()
+    shuffled = playlist_agreement(rng.permutation(res.nearest), res.nearest, genres, cfg, 0)
+    assert abs(shuffled["subgenre"]["clusters"]) < 0.05
+    assert shuffled["subgenre"]["kmeans"] > 0.95
 
 
 def test_scores_without_clusters_are_none():

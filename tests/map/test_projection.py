@@ -54,3 +54,23 @@ def test_place_new_tracks_near_their_neighbours():
     placed = place(new, x, map2d)
     spread = np.linalg.norm(map2d.std(axis=0))
     assert np.median(np.linalg.norm(placed - map2d[:20], axis=1)) < 0.25 * spread
+
+
+def test_umap_runs_on_one_blas_thread(monkeypatch):
+    """UMAP's result depends on OpenBLAS's thread count; the fit must see one BLAS thread
+    in every BLAS library loaded (numpy's and scipy's own), whatever the process has."""
+    import umap
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    fit = umap.UMAP.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(umap.UMAP, "fit", spy)
+    x = _blobs(200)
+    with threadpool_limits(2, user_api="blas"):  # the caller's setting, even on one core
+        build_projection(x, ProjectionConfig(cluster_dim=3), seed=1)
+    assert len(seen) == 2 and all(s and set(s) == {1} for s in seen)

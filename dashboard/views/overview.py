@@ -23,6 +23,19 @@ def _silhouette_word(v: float) -> str:
     return next((w for cut, w in SILHOUETTE_WORDS if v >= cut), "not separated")
 
 
+def _playlist_agreement(clu: dict) -> str:
+    """One sentence: the clusters' AMI with the playlists' genres and subgenres vs k-means."""
+    ami = clu.get("playlist_ami") or {}
+    parts = [f"{name}: AMI {a['clusters']:.2f} (k-means {a['kmeans']:.2f})"
+             for name, a in (("genres", ami.get("genre")), ("subgenres", ami.get("subgenre")))
+             if a]
+    if not parts:
+        return ""
+    return (" How well the clusters match the playlists' " + "; ".join(parts) +
+            " — 0 is no relation, 1 the same grouping; unclustered tracks count at their "
+            "nearest cluster.")
+
+
 def verdict(m: dict) -> tuple[str, list[str]]:
     """("good" / "usable" / "poor", plain sentences) for a build's metrics."""
     cat, clu, emb = m.get("catalog", {}), m.get("clusters", {}), m.get("embedding", {})
@@ -46,7 +59,7 @@ def verdict(m: dict) -> tuple[str, list[str]]:
                      "same space, same number of sampled tracks, but k-means must place every "
                      "track while HDBSCAN leaves the ambiguous ones unclustered, so read it "
                      "as a rough comparison.")
-        notes.append(text)
+        notes.append(text + _playlist_agreement(clu))
         score += sil >= 0.25 and clustered >= 0.5
     rejected = cat.get("rejected_rows", 0)
     notes.append(f"**Input:** {cat.get('rows_read', 0):,} rows read, {rejected:,} rejected.")

@@ -14,8 +14,12 @@ def test_real_catalog_build(real_cache):
     v = m["embedding"]["validation"]
     assert v["value"] > v["raw_features_baseline"]  # metric learning beats raw features
     cl = m["clusters"]
-    assert cl["n_clusters"] >= 8 and cl["noise_share"] < 0.5
+    assert cl["n_clusters"] >= 8 and cl["noise_share"] <= 0.25  # the aims (issue 12)
+    assert cl["constraints_met"]          # <= 22 % on the measured machine: margin for others
     assert cl["silhouette"] > cl["kmeans_baseline"]["silhouette"]
+    for col in ("genre", "subgenre"):     # playlist agreement is reported, with its baseline
+        ami = cl["playlist_ami"][col]
+        assert ami["tracks"] == 28356 and 0 < ami["kmeans"] < 1 and 0 < ami["clusters"] < 1
     idx = pipeline.load(real_cache)
     assert len(idx.tracks) == 28356
     sim = idx.similar(idx.tracks["track_id"].iloc[0], 10)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 SCAN_MAX = 200_000
 PREFILTER_MAX = 50_000
@@ -64,11 +65,13 @@ class WordIndex:
         keep = pc.not_equal(tokens, "").fill_null(False)       # runs of spaces, empty keys
         row_of = row_of[np.asarray(keep.to_numpy(zero_copy_only=False), bool)]
         enc = pc.dictionary_encode(pc.filter(tokens, keep))
-        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        order = np.argsort(codes, kind="stable")
+        codes = enc.indices.to_numpy(zero_copy_only=False)
         self.words: list[str] = enc.dictionary.to_pylist()
-        self.rows = row_of[order]
-        self.starts = np.searchsorted(codes[order], np.arange(len(self.words) + 1))
+        # Group the rows by word: scipy's COO -> CSR is a counting sort in C (a stable
+        # numpy argsort of the 4.8M tokens of the 1M catalog took 1.3 s).
+        postings = sparse.csr_matrix((np.ones(len(codes), np.int8), (codes, row_of)),
+                                     shape=(len(self.words), len(lengths)))
+        self.rows, self.starts = postings.indices.astype(np.int64), postings.indptr
 
     def close_words(self, word: str) -> np.ndarray:
         """Vocabulary ids of the words close to ``word`` (itself if shorter than MIN_WORD)."""

@@ -15,7 +15,11 @@ from pipeline import store as io
 from pipeline.errors import CacheError
 from pipeline.map import knn
 
-REQUIRED_FILES = [o for outputs in io.LAYOUT.values() for o in outputs] + ["metrics.json", "manifest.json"]
+# Written by builds since catalog updates (issue 12): a cache built before them still loads,
+# with these left empty (a rebuild writes them).
+OPTIONAL_FILES = ("cluster_names.json", *io.LAYOUT["changes"])
+REQUIRED_FILES = [o for outputs in io.LAYOUT.values() for o in outputs
+                  if o not in OPTIONAL_FILES] + ["metrics.json", "manifest.json"]
 
 
 @dataclass
@@ -31,11 +35,16 @@ class CatalogIndex:
     embedding: np.ndarray         # (n_tracks, dim) unit vectors
     coords: np.ndarray            # (n_tracks, 2) map coordinates
     labels: np.ndarray            # (n_tracks,) cluster id, -1 = unclustered
-    membership: np.ndarray        # (n_tracks, n_clusters) soft cluster membership
+    membership: np.ndarray        # (n_tracks, max cluster id + 1) soft membership, column j =
+                                  # cluster j (ids need not be contiguous: zero columns)
     neighbors: np.ndarray         # (n_tracks, k) precomputed nearest neighbours (row indices)
     neighbor_sims: np.ndarray     # (n_tracks, k) their cosine similarities
     metrics: dict
     manifest: dict
+    cluster_names: dict[int, str] | None = None  # {cluster id: name}, kept across updates
+    changes: dict | None = None        # changes.json: what changed since the previous build
+    track_status: pd.DataFrame | None = None  # (n_tracks rows) track_id, status, placed_by,
+                                              # first_seen
     _row: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,4 +100,24 @@ def load(cache_dir: str | Path) -> CatalogIndex:
         neighbor_sims=io.read_npy(cache / "neighbors_sim.npy", mmap=True),
         metrics=io.read_json(cache / "metrics.json"),
         manifest=manifest,
+        **_optional(cache, tracks),
     )
+
+
+def _optional(cache: Path, tracks: pd.DataFrame) -> dict:
+    """cluster_names, changes and track_status when the build wrote them."""
+    out: dict = {}
+    if (cache / "cluster_names.json").exists():
+        out["cluster_names"] = {int(k): v for k, v in
+                                io.read_json(cache / "cluster_names.json").items()}
+    if (cache / "changes.json").exists():
+        out["changes"] = io.read_json(cache / "changes.json")
+    if (cache / "track_status.parquet").exists():
+        status = io.read_parquet(cache / "track_status.parquet")
+        if len(status) != len(tracks) or not (status["track_id"].to_numpy()
+                                              == tracks["track_id"].to_numpy()).all():
+            raise CacheError(f"{cache / 'track_status.parquet'} is not row-aligned with "
+                             f"tracks.parquet; rebuild with `python -m pipeline build "
+                             f"--cache {cache}`.")
+        out["track_status"] = status
+    return out

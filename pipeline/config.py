@@ -144,6 +144,29 @@ class RankerConfig(_Strict):
     index: NeighborConfig = NeighborConfig(threads=1)
 
 
+class UpdateConfig(_Strict):
+    """When a build on a changed catalog updates the served build instead of refitting.
+
+    An update keeps every fitted model and places only the new and edited tracks (the
+    encoder embeds them, the map places them among their nearest fitted tracks, the
+    clusters label them by their nearest tracks). That is faithful while the fitted models
+    still describe the catalog: a fifth of the catalog changed, or a quarter of it placed
+    by transform since the last full fit, is where the new tracks could form regions the
+    fit never saw (docs/UPDATES.md).
+    """
+
+    enabled: bool = True
+    # (added + edited + removed) / tracks of the served build, at most this: update.
+    max_changed_share: float = Field(0.20, ge=0, le=1)
+    # Share of the updated catalog placed by transform since the last full fit, at most this.
+    max_transform_share: float = Field(0.25, ge=0, le=1)
+    # changes.json advises a refit once this share of the catalog was placed by transform.
+    advise_transform_share: float = Field(0.15, ge=0, le=1)
+    # After a refit, a new cluster takes over an old id when their track sets overlap with
+    # Jaccard >= this (one-to-one, Hungarian on the overlaps).
+    min_jaccard: float = Field(0.1, gt=0, le=1)
+
+
 class PipelineConfig(_Strict):
     """Everything that decides what the build produces."""
 
@@ -154,6 +177,7 @@ class PipelineConfig(_Strict):
     clusters: ClusterConfig = ClusterConfig()
     neighbors: NeighborConfig = NeighborConfig()
     ranker: RankerConfig = RankerConfig()
+    update: UpdateConfig = UpdateConfig()
 
     @model_validator(mode="after")
     def _space_needs_projection(self) -> PipelineConfig:

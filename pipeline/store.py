@@ -25,10 +25,14 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     "neighbors": ("neighbors_idx.npy", "neighbors_sim.npy", "neighbors_index.npy",
                   "neighbors_report.json"),
     "projection": ("map2d.npy", "cluster_space.npy"),
-    "clusters": ("clusters.parquet", "membership.npy", "cluster_report.json"),
+    "clusters": ("clusters.parquet", "membership.npy", "cluster_report.json",
+                 "cluster_names.json"),
     "genre": ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
     "ranker": ("ranker.txt", "ranker_content.txt", "ranker_report.json"),
     "rank_signals": ("rank_clusters.npy", "rank_labels.npy", "rank_labels.json"),
+    # Not a stage: what changed since the previous build, written at the end of every
+    # build (pipeline.build.lineage).
+    "changes": ("changes.json", "track_status.parquet"),
 }
 
 

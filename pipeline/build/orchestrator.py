@@ -15,19 +15,25 @@ import logging
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pipeline import generations as gens
 from pipeline import store as io
 from pipeline.catalog import md5_of
 from pipeline.config import PipelineConfig
+from pipeline.store import LAYOUT, load_artifact, save_artifact
 
+from . import lineage
 from .context import Context
 from .engines import get_engine
-from .stages import STAGES, Stage
+from .engines.local import run_stage
+from .stages import STAGE_BY_NAME, STAGES, Stage
+from .update import decide, diff_tracks, update_artifacts
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1.0"
+CHANGES = LAYOUT["changes"]
+OPTIONAL = ("cluster_names.json",)  # builds from before it existed can still be updated
 LIBRARIES = ["numpy", "pandas", "pyarrow", "scikit-learn", "torch", "umap-learn", "hdbscan",
              "lightgbm", "streamlit", "dask", "distributed"]
 
@@ -54,8 +60,14 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
           force: bool = False,
           progress: Callable[[str, int, int, bool], None] | None = None,
           workers: int = 1, engine: str = "local", scheduler: str | None = None,
-          stage_done: Callable[[str], None] | None = None) -> dict:
+          stage_done: Callable[[str], None] | None = None, refit: bool = False) -> dict:
     """Run every stage whose inputs or config changed; return the build's metrics.
+
+    A changed catalog over a served build with the same config is an *update* when the
+    change is small (:class:`pipeline.config.UpdateConfig`): the fitted models are applied
+    to the new and edited tracks only and every kept track keeps its rows
+    (:mod:`pipeline.build.update`). Otherwise, or with ``refit``, the stages are fitted
+    again and the result is aligned to the previous build (:mod:`pipeline.build.lineage`).
 
     The build goes into a new generation and is published only when complete
     (:mod:`pipeline.generations`): a crash leaves the served build as it was, and the next
@@ -70,26 +82,30 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
         engine: "local" (this machine) or "dask" (:mod:`pipeline.build.engines`); the
             artifacts are the same. scheduler: a running Dask cluster's address.
         stage_done: called with a stage's name once its outputs are on disk.
+        refit: fit every stage after ingest again, even when an update would do.
     """
     cfg = cfg or PipelineConfig()
     execute = get_engine(engine, scheduler)  # a wrong engine or address fails before any work
     with gens.build_lock(cache):
         gens.adopt_plain_cache(cache)
         return _build_locked(catalog, Path(cache), cfg, force, progress, workers,
-                             (engine, execute), stage_done)
+                             (engine, execute), stage_done, refit)
 
 
 def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: bool,
                   progress: Callable[[str, int, int, bool], None] | None,
                   workers: int, engine: tuple[str, Callable[..., dict]],
-                  stage_done: Callable[[str], None] | None) -> dict:
+                  stage_done: Callable[[str], None] | None, refit: bool = False) -> dict:
     t_start = time.perf_counter()
     files = [{"path": str(p), "md5": md5_of(p), "bytes": p.stat().st_size} for p in catalog]
     served = gens.resolve(cache) if cache.is_symlink() else None
-    old = _read_manifest(served).get("stages", {}) if served else {}
+    old_manifest = _read_manifest(served) if served else {}
+    old = old_manifest.get("stages", {})
     keys = _stage_keys(cfg, [f["md5"] for f in files])
     plan = _plan(served, keys, old, force) if served else [s.name for s in STAGES]
-    if not plan and (served / "metrics.json").exists():
+    if refit and served:  # ingest only parses: it is refitted only if its input changed
+        plan = [s.name for s in STAGES if s.name != "ingest" or "ingest" in plan]
+    if not plan and all((served / f).exists() for f in ("metrics.json", *CHANGES)):
         _report_cached(progress)
         manifest = _read_manifest(served)
         manifest["last_run"] = {"recomputed": [], "workers": workers,
@@ -97,6 +113,18 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
         io.write_json(served / "manifest.json", manifest)  # one file, replaced atomically
         return io.read_json(served / "metrics.json")
     work, finished = gens.working_generation(cache)
+    reason = None
+    if served and not force and not refit and "ingest" in plan and cfg.update.enabled:
+        outcome = _try_update(catalog, files, cache, served, work, finished, cfg, keys,
+                              old_manifest, progress, stage_done, t_start)
+        if isinstance(outcome, dict):
+            return outcome
+        reason = outcome
+        log.info("build: %s", reason)
+    elif refit and served:
+        reason = "a refit was asked for (--refit)"
+    if reason and (work / gens.PROGRESS).exists():  # the update attempt ran ingest
+        finished = json.loads((work / gens.PROGRESS).read_text())
     for stage in STAGES:  # reuse: finished in an interrupted build, or unchanged since
         if stage.name not in plan:
             gens.link_outputs(served, work, list(stage.outputs))
@@ -126,20 +154,111 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
                              "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
                             if s.name in seconds else _kept_meta(s, keys, old))
                    for s in STAGES}
+    prev = lineage.read_previous(served)
+    record = lineage.finalize(work, served, prev, "fit" if prev is None else "refit", cfg,
+                              reason)
+    return _publish(cache, work, cfg, files, stages_meta, record, {
+        "recomputed": plan, "workers": workers, "engine": engine[0]}, t_start)
+
+
+def _publish(cache: Path, work: Path, cfg: PipelineConfig, files: list[dict],
+             stages_meta: dict, record: dict, last_run: dict, t_start: float) -> dict:
+    """Write metrics, config and manifest (last: it marks the generation complete) and
+    serve the generation; returns the metrics."""
     manifest = {"pipeline_version": PIPELINE_VERSION, "catalog": files,
                 "config": cfg.model_dump(), "libraries": _library_versions(),
-                "stages": stages_meta, "last_run": {
-                    "recomputed": plan, "workers": workers, "engine": engine[0],
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": stages_meta,
+                "lineage": record, "last_run": {
+                    **last_run, "mode": record["mode"],
                     "seconds": round(time.perf_counter() - t_start, 2)}}
-    io.write_json(work / "metrics.json", assemble_metrics(work, manifest))
+    metrics = assemble_metrics(work, manifest)
+    metrics["changes"] = {k: v for k, v in io.read_json(work / "changes.json").items()
+                          if k not in ("clusters",)}
+    io.write_json(work / "metrics.json", metrics)
     io.write_json(work / "config.json", cfg.model_dump())
     # stage outputs only: config.json is the cache's editable configuration (a changed
     # config makes stages stale, it does not damage the build)
     manifest["artifacts"] = {name: gens.checksum(work / name) for name in
-                             [o for s in STAGES for o in s.outputs]}
+                             [o for s in STAGES for o in s.outputs] + list(CHANGES)}
     io.write_json(work / "manifest.json", manifest)  # last: marks the generation complete
     gens.publish(cache, work)
-    return io.read_json(work / "metrics.json")
+    return metrics
+
+
+def _try_update(catalog: list[Path], files: list[dict], cache: Path, served: Path, work: Path,
+                finished: dict[str, str], cfg: PipelineConfig, keys: dict[str, str],
+                old_manifest: dict, progress: Callable[[str, int, int, bool], None] | None,
+                stage_done: Callable[[str], None] | None, t_start: float) -> dict | str:
+    """Update the served build if the catalog change allows it: the published metrics,
+    else the reason to refit."""
+    old = old_manifest.get("stages", {})
+    same = _stage_keys(cfg, [f["md5"] for f in old_manifest.get("catalog", [])])
+    changed = [s.name for s in STAGES if old.get(s.name, {}).get("key") != same[s.name]]
+    if changed:
+        return (f"the config or code of {', '.join(changed)} changed since the served "
+                "build: refitting")
+    missing = [o for s in STAGES for o in s.outputs if o not in OPTIONAL
+               and not (served / o).exists()]
+    if missing:
+        return f"the served build lacks {', '.join(missing[:3])}: refitting"
+    ctx = Context(work, cfg, catalog)
+    t0 = time.perf_counter()
+    if progress:
+        progress("ingest", 0, len(STAGES), False)
+    if not (finished.get("ingest") == keys["ingest"]
+            and all((work / o).exists() for o in STAGE_BY_NAME["ingest"].outputs)):
+        run_stage("ingest", ctx)
+        gens.record_stage(work, "ingest", keys["ingest"])
+    seconds = {"ingest": round(time.perf_counter() - t0, 2)}
+    if stage_done:
+        stage_done("ingest")
+    prev = lineage.read_previous(served)
+    tracks = ctx.get("tracks.parquet")
+    diff = diff_tracks(prev["tracks"], tracks)
+    decision = decide(diff, lineage.transform_placed(prev), cfg)
+    if not decision.update:
+        return decision.reason
+    log.info("build: %s (%s)", decision.reason, diff.counts())
+    position = {s.name: i for i, s in enumerate(STAGES)}
+    steps = update_artifacts(_reader(served), tracks, ctx.get("memberships.parquet"), diff, cfg)
+    for stage in STAGES[1:]:  # update_artifacts yields the stages after ingest in order
+        t0 = time.perf_counter()
+        if progress:
+            progress(stage.name, position[stage.name], len(STAGES), False)
+        name, outputs = next(steps)
+        for artifact in STAGE_BY_NAME[name].outputs:
+            if artifact in outputs:
+                save_artifact(work / artifact, outputs[artifact])
+            else:
+                gens.link_outputs(served, work, [artifact])
+        # not a fitted stage's key: a full build never resumes from an update's outputs
+        gens.record_stage(work, name, f"update:{keys[name]}")
+        seconds[name] = round(time.perf_counter() - t0, 2)
+        if stage_done:
+            stage_done(name)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    stages_meta = {s.name: {"key": keys[s.name], "seconds": seconds[s.name],
+                            "outputs": list(s.outputs), "built_at": now,
+                            **({"mode": "update"} if s.name != "ingest" else {})}
+                   for s in STAGES}
+    record = lineage.finalize(work, served, prev, "update", cfg, decision.reason)
+    record["changed_share"] = round(decision.changed_share, 4)
+    return _publish(cache, work, cfg, files, stages_meta, record,
+                    {"recomputed": ["ingest"], "updated": list(seconds)[1:], "workers": 1,
+                     "engine": "local"}, t_start)
+
+
+def _reader(served: Path) -> Callable[[str], Any]:
+    """Artifacts of the served build by name, read once; None for a missing file."""
+    memo: dict[str, Any] = {}
+
+    def read(name: str) -> Any:
+        if name not in memo:
+            path = served / name
+            memo[name] = load_artifact(path) if path.exists() else None
+        return memo[name]
+
+    return read
 
 
 def _kept_meta(stage: Stage, keys: dict[str, str], old: dict[str, dict]) -> dict:

@@ -85,18 +85,22 @@ def _warm_projection(cfg: PipelineConfig) -> None:
 
 
 def _run_clusters(ctx: Context) -> dict[str, Any]:
-    from pipeline.map import build_clusters, playlist_genres
+    """clusters.parquet, membership.npy, cluster_report.json, cluster_names.json ({id: name})."""
+    from pipeline.map import build_clusters, cluster_names, playlist_genres
 
     spaces = {"map2d": ctx.get("map2d.npy"), "embedding": ctx.get("embedding.npy")}
     if ctx.cfg.projection.cluster_dim:
         spaces["umap_nd"] = ctx.get("cluster_space.npy")
     genres = playlist_genres(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"))
     res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"), genres)
-    table = pd.DataFrame({"track_id": ctx.get("tracks.parquet")["track_id"],
+    tracks = ctx.get("tracks.parquet")
+    table = pd.DataFrame({"track_id": tracks["track_id"],
                           "cluster": res.labels, "probability": res.probability,
                           "nearest_cluster": res.nearest})
+    names = cluster_names(tracks.assign(cluster=res.labels))
     return {"clusters.parquet": table, "membership.npy": res.membership,
-            "cluster_report.json": res.report}
+            "cluster_report.json": res.report,
+            "cluster_names.json": {str(k): v for k, v in sorted(names.items())}}
 
 
 def _run_genre(ctx: Context) -> dict[str, Any]:

@@ -20,6 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="JSON file with PipelineConfig overrides")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--force", action="store_true", help="recompute every stage")
+    p.add_argument("--refit", action="store_true",
+                   help="fit the map, clusters and models again even when the catalog "
+                   "changed little enough to update them (docs/UPDATES.md); the refit is "
+                   "aligned to the previous build")
     p.add_argument("--workers", type=int, default=2,
                    help="processes for independent stages (default 2; 1 = all in one "
                    "process); with --engine dask and no scheduler: the local cluster's "
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = build(files, cache, load_config(args.config, args.seed), args.force,
                         workers=args.workers, engine=args.engine, scheduler=args.scheduler,
-                        **_progress_printer())
+                        refit=args.refit, **_progress_printer())
     except BuildError as exc:  # the cluster, not the input: say so in one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -100,7 +104,30 @@ def _print_summary(metrics: dict, cache: str) -> None:
     print(f"clusters: {cl['n_clusters']} in {cl['space']}, noise {cl['noise_share']:.1%}, "
           f"silhouette {cl['silhouette']} (KMeans k={cl['kmeans_baseline']['k']}: "
           f"{cl['kmeans_baseline']['silhouette']}), DBCV {cl['dbcv']}")
+    for line in _change_notes(metrics.get("changes")):
+        print(line)
     print("timings : " + json.dumps(metrics["timings_s"]))
+
+
+def _change_notes(ch: dict | None) -> list[str]:
+    """The build's mode, why, and what changed since the previous build."""
+    if not ch:
+        return []
+    t = ch["tracks"]
+    lines = [f"mode    : {ch['mode']}" + (f" ({ch['decision']})" if ch.get("decision") else "")]
+    if ch["previous"]["generation"]:
+        lines.append(f"changes : {t['added']} added, {t['removed']} removed, {t['edited']} "
+                     f"edited, {t['kept']} kept; {ch['placed_by_transform_share']:.1%} of "
+                     "the tracks placed by transform since the last full fit")
+    al = ch.get("alignment")
+    if al:
+        lines.append(f"aligned : {al['shared_tracks']} shared tracks moved "
+                     f"{al['mean_displacement_share']:.1%} of the map on average, "
+                     f"{al['kept_cluster_share']:.1%} kept their cluster id; vanished "
+                     f"clusters: {ch['vanished_ids'] or 'none'}")
+    if ch.get("refit_advised"):
+        lines.append(f"advice  : {ch['refit_reason']}")
+    return lines
 
 
 def _input_notes(catalog: dict) -> list[str]:

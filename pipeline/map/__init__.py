@@ -1,5 +1,15 @@
 """The map: track embeddings (torch), the neighbour index, the 2-D projection (UMAP),
 clusters (HDBSCAN) and the cluster profiles that name them."""
+from .alignment import (
+                        Similarity,
+                        displacement_share,
+                        match_clusters,
+                        procrustes,
+                        relabel,
+                        remap_columns,
+                        remap_list,
+)
+from .assign import assign_labels
 from .clustering import (
                         ClusterResult,
                         build_clusters,
@@ -12,13 +22,14 @@ from .embedding import (
                         EmbeddingResult,
                         Groups,
                         build_embedding,
+                        embed_with,
                         encode,
                         make_encoder,
                         retrieval_precision,
                         train_encoder,
                         training_groups,
 )
-from .neighbors import NeighborIndex, build_neighbors, knn, unit_rows
+from .neighbors import NeighborIndex, build_neighbors, knn, search_rows, unit_rows, update_graph
 from .profiles import (
                         NOISE,
                         NOISE_NAME,
@@ -34,7 +45,9 @@ from .profiles import (
 )
 from .projection import build_projection, place, warm_up
 
-__all__ = ["ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
+__all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "match_clusters",
+           "procrustes", "relabel", "remap_columns", "remap_list", "search_rows", "update_graph",
+           "ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
            "PROFILE_FEATURES", "build_clusters", "build_embedding", "build_neighbors",
            "build_projection", "cluster_label", "cluster_names", "cluster_summary",
            "compare_clusters", "describe_profile", "encode", "feature_profile",

@@ -248,3 +248,29 @@ def build_embedding(features: np.ndarray, tracks: pd.DataFrame, memberships: pd.
     weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     report = {"dim": cfg.dim, "objective": objective, "validation": validation}
     return EmbeddingResult(encode(model, features), weights, report)
+
+
+def embed_with(weights: dict[str, np.ndarray], features: np.ndarray,
+               cfg: EmbeddingConfig) -> np.ndarray:
+    """Embed rows with a trained encoder's saved weights (``encoder.safetensors``).
+
+    Pure over a batch of rows: a catalog update embeds its new tracks with it, and a
+    data-parallel engine can map it over partitions.
+
+    Args:
+        weights: the encoder's state dict as numpy arrays (:class:`EmbeddingResult`.weights).
+        features: (n, n_features) scaled features, the columns the encoder was trained on.
+    Returns:
+        (n, dim) float32 unit vectors.
+    """
+    torch = _torch()
+    in_dim = int(weights["0.weight"].shape[1])
+    if features.shape[1] != in_dim:
+        raise ValueError(f"the encoder was trained on {in_dim} features; got "
+                         f"{features.shape[1]} (the feature config changed: refit).")
+    torch.set_num_threads(cfg.threads)
+    model = make_encoder(in_dim, cfg)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+    if len(features) == 0:
+        return np.zeros((0, cfg.dim), np.float32)
+    return encode(model, np.ascontiguousarray(features, np.float32))

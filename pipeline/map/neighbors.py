@@ -189,3 +189,57 @@ def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
                                   "seeded queries")
         log.info("neighbours: HNSW recall@10 %.4f", report["recall_at_10"])
     return idx, sim, index, report
+
+
+def search_rows(emb: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k neighbours of ``emb[rows]`` among all of ``emb``, each row's own index
+    excluded: (indices (len(rows), k) int32, similarities float32), best first."""
+    if len(rows) == 0:
+        return np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
+    idx, sim = knn(emb[rows], emb, k + 1)
+    return _drop_self(idx, sim, rows)
+
+
+def update_graph(emb: np.ndarray, prev_idx: np.ndarray, prev_sim: np.ndarray,
+                 prev_to_new: np.ndarray, fresh: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The k-nearest-neighbour graph of an updated catalog from the previous graph.
+
+    Fresh tracks (new, or edited: their embedding changed) are searched exactly against
+    the whole catalog. A kept track whose previous list is still whole merges it with its
+    top k among the fresh tracks (an n x n_fresh product, not n x n): the result is the
+    same as a full search over the old list's candidates plus the fresh ones. A kept track
+    that lost a neighbour (removed or edited) is searched again, so its slots are refilled
+    by the true next neighbours.
+
+    Args:
+        emb: (n, d) embedding of the updated catalog.
+        prev_idx, prev_sim: (n_prev, k_prev) the previous graph (rows of the previous
+            catalog; -1 pads an approximate search's short rows).
+        prev_to_new: (n_prev,) each previous row's row now, -1 if removed or edited.
+        fresh: sorted rows of the updated catalog that are new or edited.
+    Returns:
+        (indices (n, k) int32, similarities (n, k) float32, counts of each kind of row).
+    """
+    n = len(emb)
+    k = min(k, n - 1)
+    idx = np.empty((n, k), np.int32)
+    sim = np.empty((n, k), np.float32)
+    kept_prev = np.flatnonzero(prev_to_new >= 0)
+    kept = prev_to_new[kept_prev]
+    old = np.where(prev_idx[kept_prev, :k] >= 0, prev_to_new[prev_idx[kept_prev, :k]], -1)
+    whole = (old >= 0).all(axis=1) & (old.shape[1] == k)
+    redo = np.union1d(fresh, kept[~whole]).astype(np.int64)
+    idx[redo], sim[redo] = search_rows(emb, redo, k)
+    merge, old, old_sim = kept[whole], old[whole], prev_sim[kept_prev[whole], :k]
+    if len(fresh) and len(merge):
+        f_idx, f_sim = knn(emb[merge], emb[fresh], min(k, len(fresh)))
+        cand = np.concatenate([old, fresh[f_idx]], axis=1)
+        cand_sim = np.concatenate([old_sim, f_sim], axis=1)
+        best = np.argsort(-cand_sim, axis=1, kind="stable")[:, :k]
+        old, old_sim = (np.take_along_axis(cand, best, 1),
+                        np.take_along_axis(cand_sim, best, 1))
+    idx[merge], sim[merge] = old, old_sim
+    return idx, sim, {"searched_fresh": int(len(fresh)),
+                      "searched_again": int(len(redo) - len(fresh)),
+                      "merged": int(len(merge))}

@@ -5,7 +5,7 @@ classifier, playlist co-occurrence, explanations, the feedback store and retrain
 from .cooccurrence import Cooccurrence, lookup
 from .explain import STEER_RANGES, validate_steer
 from .feedback import ENV_URL, FeedbackStore, default_url
-from .genre import build_genre, evaluate_genre, track_labels
+from .genre import apply_genre, build_genre, evaluate_genre, label_source, track_labels
 from .labels import label_signals, neighbour_labels
 from .rank_features import (
                             RowGroups,
@@ -33,9 +33,10 @@ from .ranker import (
 from .recommender import COLUMNS, COMPARE_METHODS, MODES, Recommender
 from .retrain import retrain_from_feedback
 from .search import TrackSearch
-from .serving import load_signals, rank_signals
+from .serving import extend_rank_signals, load_signals, rank_signals
 
-__all__ = ["COLUMNS", "COMPARE_METHODS", "Cooccurrence", "ENV_URL", "FeedbackStore",
+__all__ = ["apply_genre", "extend_rank_signals", "label_source",
+           "COLUMNS", "COMPARE_METHODS", "Cooccurrence", "ENV_URL", "FeedbackStore",
            "LabelledSeeds", "MODES", "NO_MODEL", "RankerModels", "Recommender", "RowGroups",
            "STEER_RANGES", "Signals", "TrackSearch", "build_genre", "build_signals", "candidates",
            "default_url", "evaluate_genre", "feature_columns", "fit_signals", "kmeans_labels",

@@ -201,3 +201,40 @@ def predict_batches(model, x: pd.DataFrame, batch: int = PREDICT_BATCH
     if not codes:
         return np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(codes), np.concatenate(probs)
+
+
+def apply_genre(model_text: str, classes: list[str], tracks: pd.DataFrame,
+                labels: pd.Series, catalog_size: int) -> pd.DataFrame:
+    """``genre_pred.parquet`` rows for ``tracks`` from a saved model (LightGBM text).
+
+    Pure over a batch of rows: a catalog update predicts its new tracks with it.
+
+    Args:
+        model_text: ``genre_model.txt`` (a "# no model" text predicts nothing).
+        classes: the model's class names (``genre_report.json`` "classes").
+        tracks: (n rows) the tracks to predict; labels: (n,) their known genre or None.
+        catalog_size: tracks in the whole catalog: up to :data:`PREDICT_ALL_MAX` every row
+            is predicted, else only rows without a known genre, as :func:`build_genre` does.
+    Returns:
+        DataFrame(track_id, genre_pred, genre_pred_prob, genre_filled), n rows.
+    """
+    known = labels.notna().to_numpy()
+    pred, prob = np.full(len(tracks), None, object), np.full(len(tracks), np.nan)
+    if classes and not model_text.startswith("#"):
+        import lightgbm as lgb
+
+        model = lgb.Booster(model_str=model_text)
+        rows = (np.arange(len(tracks)) if catalog_size <= PREDICT_ALL_MAX
+                else np.flatnonzero(~known))
+        code, prob[rows] = predict_batches(model, genre_matrix(tracks).iloc[rows])
+        pred[rows] = np.array(classes, object)[code]
+    return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "genre_pred": pred,
+                         "genre_pred_prob": prob.round(4),
+                         "genre_filled": np.where(known, labels.to_numpy(), pred)})
+
+
+def label_source(tracks: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataFrame:
+    """Where genre labels come from: playlists, else the track table's own genre column."""
+    if memberships["genre"].notna().any():
+        return memberships
+    return tracks[["track_id", "genre"]].assign(playlist_id=tracks["track_id"])

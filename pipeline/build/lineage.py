@@ -1,0 +1,242 @@
+"""What changed since the previous build, and a refit kept close to it.
+
+Every build ends here (:func:`finalize`), after its stages:
+
+- a refit over a previous build (the map or the clusters fitted again) is aligned to it:
+  the map by Procrustes on the shared tracks, the clusters by one-to-one matching that
+  hands old ids and names to the new clusters (:mod:`pipeline.map.alignment`);
+- ``track_status.parquet``: per track (row-aligned with ``tracks.parquet``) whether it is
+  kept, new or edited since the previous build, whether its map position comes from a
+  full fit or from transform (an update), and the date of the build that added it;
+- ``changes.json``: the counts, the clusters that grew, shrank, appeared or vanished, the
+  alignment's figures and whether a refit is advised (the dashboard's "What changed").
+
+The lineage (last full fit, highest cluster id ever used) is kept in ``manifest.json``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import store as io
+from pipeline.config import PipelineConfig
+
+from .update import TrackDiff, diff_tracks
+
+log = logging.getLogger(__name__)
+NOISE = -1
+
+
+def read_previous(served: Path | None) -> dict[str, Any] | None:
+    """The previous build's tables for the comparison (None for a first build)."""
+    if served is None or not (served / "tracks.parquet").exists():
+        return None
+    def read(name: str) -> Any:  # an artifact lost since (rebuilt now) is left out
+        return io.load_artifact(served / name) if (served / name).exists() else None
+
+    tracks, clusters = read("tracks.parquet"), read("clusters.parquet")
+    if clusters is not None and len(clusters) != len(tracks):
+        clusters = None
+    status = read("track_status.parquet")
+    if status is not None and len(status) != len(tracks):
+        status = None
+    return {"generation": served.name, "manifest": read("manifest.json") or {},
+            "tracks": tracks, "clusters": clusters, "map2d": read("map2d.npy"),
+            "status": status,
+            "names": {int(k): v for k, v in (read("cluster_names.json") or {}).items()}}
+
+
+def transform_placed(prev: dict[str, Any] | None) -> np.ndarray:
+    """(n_prev,) bool: previous tracks placed by transform since the last full fit."""
+    if prev is None or prev["status"] is None:
+        return np.zeros(0 if prev is None else len(prev["tracks"]), bool)
+    return prev["status"]["placed_by"].to_numpy() == "transform"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def finalize(work: Path, served: Path | None, prev: dict[str, Any] | None, mode: str,
+             cfg: PipelineConfig, reason: str | None = None) -> dict:
+    """Align a refit, write track_status.parquet and changes.json into ``work``; return
+    the manifest's lineage record."""
+    today = time.strftime("%Y-%m-%d")
+    tracks = io.read_parquet(work / "tracks.parquet")
+    diff = diff_tracks(prev["tracks"], tracks) if prev is not None else None
+    lineage = dict((prev or {}).get("manifest", {}).get("lineage", {}))
+    before = (prev["clusters"]["cluster"].to_numpy() if prev is not None
+              and prev["clusters"] is not None else np.zeros(0, np.int64))
+    max_id = max(int(lineage.get("max_cluster_id", -1)), int(before.max(initial=-1)))
+    alignment, map_refit = None, True
+    if mode == "refit" and prev is not None:
+        map_refit = not _same_file(work / "map2d.npy", served / "map2d.npy")
+        clusters_refit = not _same_file(work / "clusters.parquet", served / "clusters.parquet")
+        if (map_refit and prev["map2d"] is not None) or (clusters_refit and len(before)):
+            alignment = _align(work, prev, diff, max_id, cfg, map_refit, clusters_refit)
+    labels = io.read_parquet(work / "clusters.parquet")["cluster"].to_numpy()
+    status = track_status(tracks, diff, prev["status"] if prev is not None else None,
+                          mode, map_refit, today, _built_on(prev))
+    share = float((status["placed_by"] == "transform").mean()) if len(status) else 0.0
+    names = {int(k): v for k, v in io.read_json(work / "cluster_names.json").items()}
+    clusters, vanished = cluster_changes(before, labels,
+                                         {**(prev or {}).get("names", {}), **names})
+    advised = mode == "update" and share > cfg.update.advise_transform_share
+    changes = {
+        "mode": mode,
+        "previous": {"generation": prev["generation"] if prev else None,
+                     "built_at": prev["manifest"].get("built_at") if prev else None,
+                     "n_tracks": int(len(prev["tracks"])) if prev else None},
+        "tracks": diff.counts() if diff is not None else
+        {"added": int(len(tracks)), "removed": 0, "edited": 0, "kept": 0},
+        "placed_by_transform_share": round(share, 4),
+        "refit_advised": bool(advised),
+        "refit_reason": (f"{share:.1%} of the tracks were placed by transform since the "
+                         f"last full fit (advice from {cfg.update.advise_transform_share:.0%}"
+                         "); `python -m pipeline build --refit` fits the map again"
+                         if advised else None),
+        "alignment": alignment, "clusters": clusters, "vanished_ids": vanished,
+        "decision": reason}
+    io.write_parquet(work / "track_status.parquet", status)
+    io.write_json(work / "changes.json", changes)
+    last_fit = (lineage.get("last_fit") if mode == "update" else
+                {"generation": work.name, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return {"mode": mode, "base_generation": prev["generation"] if prev else None,
+            "last_fit": last_fit, "counts": changes["tracks"],
+            "placed_by_transform_share": changes["placed_by_transform_share"],
+            "max_cluster_id": max(max_id, int(labels.max(initial=-1))), "decision": reason}
+
+
+def _built_on(prev: dict[str, Any] | None) -> str | None:
+    """The date of the previous build (for tracks it held before track_status existed)."""
+    if prev is None:
+        return None
+    at = prev["manifest"].get("built_at") or max(
+        (s.get("built_at", "") for s in prev["manifest"].get("stages", {}).values()
+         if s.get("built_at", "")[:1].isdigit()), default="")
+    return at[:10] or None
+
+
+def track_status(tracks: pd.DataFrame, diff: TrackDiff | None, prev_status: pd.DataFrame | None,
+                 mode: str, map_refit: bool, today: str, prev_date: str | None) -> pd.DataFrame:
+    """track_id, status (kept/new/edited), placed_by (fit/transform), first_seen (date).
+
+    A full fit of the map places every track by fit; an update places new and edited
+    tracks by transform and keeps the others' origin.
+    """
+    n = len(tracks)
+    if diff is None:
+        return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "status": "new",
+                             "placed_by": "fit", "first_seen": today})
+    new = diff.prev_row < 0
+    status = np.where(new, "new", np.where(diff.edited, "edited", "kept"))
+    rows = np.where(new, 0, diff.prev_row)
+    if prev_status is not None and len(prev_status):
+        first = np.where(new, today, prev_status["first_seen"].to_numpy(object)[rows])
+        before = prev_status["placed_by"].to_numpy(object)[rows]
+    else:
+        first = np.where(new, today, prev_date or today)
+        before = np.full(n, "fit", object)
+    if mode == "update":
+        placed = np.where(new | diff.edited, "transform", before)
+    else:
+        placed = np.full(n, "fit", object) if map_refit else before
+    return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "status": status,
+                         "placed_by": placed.astype(str), "first_seen": first.astype(str)})
+
+
+def cluster_changes(before: np.ndarray, after: np.ndarray, names: dict[int, str]
+                    ) -> tuple[list[dict], list[int]]:
+    """Per cluster id: sizes before and after and whether it grew, shrank, stayed the
+    same, appeared or vanished (noise left out); and the vanished ids."""
+    b = pd.Series(before[before != NOISE]).value_counts()
+    a = pd.Series(after[after != NOISE]).value_counts()
+    out, vanished = [], []
+    for cid in sorted(set(b.index) | set(a.index)):
+        nb, na = int(b.get(cid, 0)), int(a.get(cid, 0))
+        status = ("appeared" if nb == 0 else "vanished" if na == 0 else
+                  "grew" if na > nb else "shrank" if na < nb else "same")
+        if status == "vanished":
+            vanished.append(int(cid))
+        out.append({"id": int(cid), "name": names.get(int(cid), f"cluster {cid}"),
+                    "before": nb, "after": na, "status": status})
+    return out, vanished
+
+
+def _align(work: Path, prev: dict[str, Any], diff: TrackDiff, max_id: int,
+           cfg: PipelineConfig, map_refit: bool, clusters_refit: bool) -> dict:
+    """Align a refit to the previous build in place (map2d, cluster_space, the cluster
+    artifacts and names); returns changes.json's ``alignment``."""
+    from pipeline.map import (
+        displacement_share,
+        match_clusters,
+        procrustes,
+        relabel,
+        remap_columns,
+        remap_list,
+    )
+
+    shared = np.flatnonzero(diff.prev_row >= 0)
+    old_rows = diff.prev_row[shared]
+    map2d = io.read_npy(work / "map2d.npy")
+    old_map = prev["map2d"] if prev["map2d"] is not None else map2d[:0]
+    if map_refit and len(old_map) and len(shared) >= 3:
+        tf = procrustes(map2d[shared], prev["map2d"][old_rows])
+        dense = io.read_npy(work / "cluster_space.npy")
+        if dense.shape == map2d.shape and np.array_equal(dense, map2d):
+            io.write_npy(work / "cluster_space.npy", tf.apply(dense))
+        map2d = tf.apply(map2d)
+        io.write_npy(work / "map2d.npy", map2d)
+    table = io.read_parquet(work / "clusters.parquet")
+    old_labels = (prev["clusters"]["cluster"].to_numpy()[old_rows]
+                  if prev["clusters"] is not None else np.full(len(shared), NOISE))
+    if clusters_refit and prev["clusters"] is not None:
+        new = table["cluster"].to_numpy()
+        matched = match_clusters(old_labels, new[shared], cfg.update.min_jaccard)
+        labels, mapping = relabel(new, matched, max_id + 1)
+        nearest = table["nearest_cluster"].to_numpy()
+        table = table.assign(cluster=labels, nearest_cluster=np.array(
+            [mapping.get(int(c), NOISE) for c in nearest], np.int32))
+        io.write_parquet(work / "clusters.parquet", table)
+        io.write_npy(work / "membership.npy", remap_columns(io.read_npy(work / "membership.npy"),
+                                                           mapping))
+        report = io.read_json(work / "cluster_report.json")
+        report["sizes"] = remap_list(report.get("sizes", []), mapping, 0)
+        report["per_cluster_silhouette"] = remap_list(report.get("per_cluster_silhouette", []),
+                                                      mapping)
+        report["ids_matched_to_previous"] = {str(mapping[k]): v for k, v in matched.items()}
+        io.write_json(work / "cluster_report.json", report)
+        raw = {int(k): v for k, v in io.read_json(work / "cluster_names.json").items()}
+        io.write_json(work / "cluster_names.json", _names_after(raw, mapping, matched,
+                                                                prev["names"]))
+    labels = table["cluster"].to_numpy()
+    moved = (displacement_share(old_map[old_rows], map2d[shared]) if len(old_map) else None)
+    return {"shared_tracks": int(len(shared)),
+            "mean_displacement_share": None if moved is None else round(moved, 4),
+            "kept_cluster_share": round(float((labels[shared] == old_labels).mean())
+                                        if len(shared) else 1.0, 4),
+            "map_refit": bool(map_refit), "clusters_refit": bool(clusters_refit)}
+
+
+def _names_after(raw: dict[int, str], mapping: dict[int, int], matched: dict[int, int],
+                 old: dict[int, str]) -> dict[str, str]:
+    """Matched clusters keep their old name; new ones take the name computed for them
+    (made unique with their id if an old name already reads the same)."""
+    out = {NOISE: raw.get(NOISE, "unclustered")} if NOISE in raw else {}
+    for cur, final in mapping.items():
+        if cur in matched and final in old:
+            out[final] = old[final]
+    for cur, final in mapping.items():
+        if final not in out:
+            name = raw.get(cur, f"cluster {final}")
+            out[final] = f"{name} (#{final})" if name in out.values() else name
+    return {str(k): v for k, v in sorted(out.items())}

@@ -1,0 +1,255 @@
+"""Catalog updates: a small change updates the served build (kept tracks keep every row,
+new ones are placed and labelled, removed ones leave every artifact), a large one or
+``refit=True`` refits and aligns to the previous build, and a failed update leaves the
+served build as it was."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pipeline
+from catalog_fixtures import make_catalog, small_config
+from pipeline import generations as gens
+from pipeline.build import STAGES, build
+from pipeline.config import ClusterConfig
+from pipeline.map import knn
+from pipeline.store import LAYOUT, load_artifact
+
+REMOVED = [f"T{i:05d}" for i in range(100, 110)]
+EDITED = [f"T{i:05d}" for i in range(200, 205)]
+ADDED = [f"T{i:05d}" for i in range(400, 430)]
+ROW_ARTIFACTS = ["features.npy", "embedding.npy", "neighbors_idx.npy", "neighbors_sim.npy",
+                 "map2d.npy", "cluster_space.npy", "clusters.parquet", "membership.npy",
+                 "genre_pred.parquet", "rank_clusters.npy", "rank_labels.npy",
+                 "track_status.parquet"]
+
+
+def _catalog_b() -> pd.DataFrame:
+    """Catalog A (400 tracks) with 30 tracks added, 10 removed and 5 edited."""
+    b = make_catalog(430, seed=0)
+    b = b[~b["track_id"].isin(REMOVED)].copy()
+    edit = b["track_id"].isin(EDITED)
+    b.loc[edit, "energy"] = b.loc[edit, "energy"].astype(float) * 0.5
+    return b
+
+
+@pytest.fixture(scope="module")
+def updated(tmp_path_factory):
+    work = tmp_path_factory.mktemp("update")
+    make_catalog(400, seed=0).to_csv(work / "a.csv", index=False)
+    _catalog_b().to_csv(work / "b.csv", index=False)
+    build([work / "a.csv"], work / "cache", small_config())
+    shutil.copytree(gens.resolve(work / "cache"), work / "a_build")  # the served A
+    build([work / "b.csv"], work / "cache", small_config())
+    return work
+
+
+def _rows_by_id(cache: Path, name: str) -> dict[str, np.ndarray]:
+    ids = load_artifact(cache / "tracks.parquet")["track_id"].to_numpy()
+    arr = np.asarray(load_artifact(cache / name))
+    return {t: arr[i] for i, t in enumerate(ids)}
+
+
+def test_a_small_change_updates(updated):
+    index = pipeline.load(updated / "cache")
+    assert index.manifest["last_run"]["mode"] == "update"
+    assert index.manifest["last_run"]["recomputed"] == ["ingest"]
+    assert index.changes["mode"] == "update"
+    assert index.changes["tracks"] == {"added": 30, "removed": 10, "edited": 5,
+                                       "kept": len(index.tracks) - 35}
+    assert index.changes["previous"]["generation"] == index.manifest["lineage"]["base_generation"]
+    assert index.changes["alignment"] is None
+    share = index.changes["placed_by_transform_share"]
+    assert share == pytest.approx(35 / len(index.tracks), abs=1e-4)
+    status = index.track_status.set_index("track_id")
+    assert set(status.loc[ADDED, "status"]) == {"new"}
+    assert set(status.loc[EDITED, "status"]) == {"edited"}
+    assert set(status.loc[ADDED + EDITED, "placed_by"]) == {"transform"}
+    assert (status.drop(ADDED + EDITED)["status"] == "kept").all()
+
+
+def test_kept_tracks_keep_every_row(updated):
+    before, after = updated / "a_build", gens.resolve(updated / "cache")
+    kept = set(_rows_by_id(after, "embedding.npy")) - set(ADDED) - set(EDITED)
+    for name in ["features.npy", "embedding.npy", "map2d.npy", "cluster_space.npy",
+                 "membership.npy", "rank_clusters.npy"]:
+        a, b = _rows_by_id(before, name), _rows_by_id(after, name)
+        assert all(np.array_equal(a[t], b[t]) for t in kept), name
+    a = load_artifact(before / "clusters.parquet").set_index("track_id")
+    b = load_artifact(after / "clusters.parquet").set_index("track_id")
+    assert a.loc[sorted(kept)].equals(b.loc[sorted(kept)])
+    names_a = load_artifact(before / "cluster_names.json")
+    names_b = load_artifact(after / "cluster_names.json")
+    assert all(names_b[k] == v for k, v in names_a.items())
+
+
+def test_new_tracks_are_embedded_placed_and_labelled(updated):
+    index = pipeline.load(updated / "cache")
+    rows = [index.row(t) for t in ADDED + EDITED]
+    assert np.allclose(np.linalg.norm(index.embedding[rows], axis=1), 1.0, atol=1e-5)
+    kept = np.setdiff1d(np.arange(len(index.tracks)), rows)
+    lo, hi = index.coords[kept].min(0), index.coords[kept].max(0)
+    assert ((index.coords[rows] >= lo) & (index.coords[rows] <= hi)).all()
+    old_ids = set(pd.read_parquet(updated / "a_build" / "clusters.parquet")["cluster"])
+    assert set(index.labels[rows]) <= old_ids
+    assert (index.labels[rows] >= 0).mean() > 0.5
+    assert index.manifest["lineage"]["max_cluster_id"] == max(old_ids)
+    # an edited track was embedded again from its new feature values
+    a = _rows_by_id(updated / "a_build", "embedding.npy")
+    assert not np.allclose(a[EDITED[0]], index.embedding[index.row(EDITED[0])])
+    genre = pd.read_parquet(gens.resolve(updated / "cache") / "genre_pred.parquet")
+    assert genre.set_index("track_id").loc[ADDED, "genre_pred"].notna().all()
+
+
+def test_the_merged_neighbour_graph_equals_a_full_search(updated):
+    index = pipeline.load(updated / "cache")
+    k = index.neighbors.shape[1]
+    idx, sim = knn(index.embedding, index.embedding, k, exclude_self=True)
+    assert np.allclose(np.asarray(index.neighbor_sims), sim, atol=1e-5)
+    same = [len(set(a[:k - 1]) & set(b)) >= k - 2 for a, b in zip(idx, index.neighbors)]
+    assert np.mean(same) > 0.99  # ties between same-song releases may swap at the cut
+
+
+def test_removed_tracks_leave_every_artifact(updated):
+    cache = gens.resolve(updated / "cache")
+    tracks = load_artifact(cache / "tracks.parquet")
+    n = len(tracks)
+    assert not set(REMOVED) & set(tracks["track_id"])
+    for name in ROW_ARTIFACTS:
+        value = load_artifact(cache / name)
+        assert len(value) == n, name
+        if isinstance(value, pd.DataFrame):
+            assert (value["track_id"].to_numpy() == tracks["track_id"].to_numpy()).all(), name
+    assert (np.asarray(load_artifact(cache / "neighbors_idx.npy")) < n).all()
+    manifest = json.loads((cache / "manifest.json").read_text())
+    for stage in STAGES:
+        for out in stage.outputs:
+            assert out in manifest["artifacts"], out
+    assert all(f in manifest["artifacts"] for f in LAYOUT["changes"])
+
+
+def test_the_updated_build_serves(updated):
+    from pipeline.recommend import Recommender
+
+    rec = Recommender.load(updated / "cache")
+    out = rec.recommend(ADDED[0], k=5)
+    assert len(out) == 5 and ADDED[0] not in set(out["track_id"])
+
+
+def test_an_unchanged_rebuild_after_an_update_recomputes_nothing(updated):
+    build([updated / "b.csv"], updated / "cache", small_config())
+    manifest = pipeline.load(updated / "cache").manifest
+    assert manifest["last_run"]["recomputed"] == []
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(gens.resolve(src), dst)
+    return dst
+
+
+def test_a_large_change_refits_and_aligns(updated, tmp_path):
+    cache = _copy(updated / "cache", tmp_path / "cache")
+    big = make_catalog(520, seed=0)
+    big = big[~big["track_id"].isin([f"T{i:05d}" for i in range(300, 330)])]
+    big.to_csv(tmp_path / "c.csv", index=False)
+    build([tmp_path / "c.csv"], cache, small_config())
+    index = pipeline.load(cache)
+    ch = index.changes
+    assert ch["mode"] == "refit" and "changed" in ch["decision"]
+    assert ch["placed_by_transform_share"] == 0.0
+    assert set(index.track_status["placed_by"]) == {"fit"}
+    al = ch["alignment"]
+    assert al["shared_tracks"] == ch["tracks"]["kept"] + ch["tracks"]["edited"]
+    assert 0 <= al["mean_displacement_share"] < 0.5 and 0 <= al["kept_cluster_share"] <= 1
+    _check_cluster_ids(index, ch)
+
+
+def _check_cluster_ids(index, ch: dict) -> None:
+    ids = sorted(set(index.labels[index.labels >= 0].tolist()))
+    assert index.membership.shape[1] == max(ids) + 1
+    assert set(index.cluster_names) >= set(ids)
+    assert set(ch["vanished_ids"]).isdisjoint(ids)
+    for c in ch["clusters"]:
+        assert c["after"] == int((index.labels == c["id"]).sum())
+    report = index.metrics["clusters"]
+    assert [i for i, s in enumerate(report["sizes"]) if s] == ids
+
+
+def test_refit_keeps_ids_of_matching_clusters(updated, tmp_path):
+    cache = _copy(updated / "cache", tmp_path / "cache")
+    before = pipeline.load(cache)
+    build([updated / "b.csv"], cache, small_config(), refit=True)
+    index = pipeline.load(cache)
+    ch = index.changes
+    assert ch["mode"] == "refit" and ch["tracks"]["added"] == 0
+    assert index.manifest["last_run"]["recomputed"] == [s.name for s in STAGES[1:]]
+    assert ch["alignment"]["kept_cluster_share"] > 0.8
+    _check_cluster_ids(index, ch)
+    matched = index.metrics["clusters"]["ids_matched_to_previous"]
+    for new_id, old_id in matched.items():
+        assert int(new_id) == old_id and index.cluster_names[old_id] == before.cluster_names[old_id]
+    fresh = set(index.labels.tolist()) - {-1} - {int(k) for k in matched}
+    assert all(c > before.manifest["lineage"]["max_cluster_id"] for c in fresh)
+
+
+def test_a_changed_config_refits(updated, tmp_path):
+    cache = _copy(updated / "a_build", tmp_path / "cache")
+    cfg = small_config().model_copy(update={"clusters": ClusterConfig(min_cluster_sizes=(20,))})
+    build([updated / "b.csv"], cache, cfg)
+    ch = pipeline.load(cache).changes
+    assert ch["mode"] == "refit" and "clusters changed" in ch["decision"]
+
+
+def test_a_failed_update_leaves_the_served_build(updated, tmp_path, monkeypatch):
+    from pipeline.build import update
+
+    cache = _copy(updated / "a_build", tmp_path / "cache")
+    n_before = len(pipeline.load(cache).tracks)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed mid-update")
+
+    monkeypatch.setattr(update, "_clusters", crash)
+    with pytest.raises(RuntimeError, match="killed mid-update"):
+        build([updated / "b.csv"], cache, small_config())
+    index = pipeline.load(cache)
+    assert len(index.tracks) == n_before and index.changes["mode"] == "fit"
+    monkeypatch.undo()
+    build([updated / "b.csv"], cache, small_config())  # the next build updates
+    assert pipeline.load(cache).changes["mode"] == "update"
+
+
+def test_embed_with_reproduces_the_trained_encoder(updated):
+    from pipeline.map import embed_with
+
+    a = updated / "a_build"
+    features = load_artifact(a / "features.npy")
+    out = embed_with(load_artifact(a / "encoder.safetensors"), features[:50],
+                     small_config().embedding)
+    assert np.allclose(out, load_artifact(a / "embedding.npy")[:50], atol=1e-5)
+
+
+def test_new_tracks_neighbour_labels_match_the_full_pass(updated):
+    from pipeline.recommend import neighbour_labels
+
+    cache = gens.resolve(updated / "cache")
+    layout = load_artifact(cache / "rank_labels.json")
+    mat = load_artifact(cache / "rank_labels.npy")
+    widths = layout["widths"]
+    start = {b: sum(widths[x] for x in layout["blocks"][:i])
+             for i, b in enumerate(layout["blocks"])}
+
+    def block(name: str) -> np.ndarray:
+        return mat[:, start[name]:start[name] + widths[name]]
+
+    emb = load_artifact(cache / "embedding.npy")
+    full = neighbour_labels(emb, [block("genre_vec"), block("subgenre_vec")])
+    status = load_artifact(cache / "track_status.parquet")["status"].to_numpy()
+    fresh = np.flatnonzero(status != "kept")
+    assert np.allclose(block("genre_nn")[fresh], full[0][fresh], atol=1e-5)
+    assert np.allclose(block("subgenre_nn")[fresh], full[1][fresh], atol=1e-5)

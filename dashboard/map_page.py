@@ -175,13 +175,15 @@ def handle_event(index: Any, build: MapBuild, mask: np.ndarray | None) -> None:
             clear_selection()
         else:
             try:
-                rows = rows_in_polygon(build.arrays.xy, sel["polygon"], mask)
+                shown = legend_shown(build, sel.get("hide"), mask)
+                rows = rows_in_polygon(build.arrays.xy, sel["polygon"], shown)
             except ValueError as exc:
                 st.warning(f"The selection could not be read ({exc}); draw it again.")
             else:
                 ids = build.track_ids[rows].tolist()
                 ss[state.MAP_SELECTION] = ids
-                ss[MAP_SHAPE] = {"rev": sel["id"], "polygon": sel["polygon"], "ids": ids}
+                ss[MAP_SHAPE] = {"rev": sel["id"], "polygon": sel["polygon"], "ids": ids,
+                                 "hide": sel.get("hide") or None}
     click = ev.get("click") or {}
     if click.get("id") and click["id"] != ss.get("_map_click_seen"):
         ss["_map_click_seen"] = click["id"]
@@ -190,19 +192,38 @@ def handle_event(index: Any, build: MapBuild, mask: np.ndarray | None) -> None:
             ss[CARD] = str(build.track_ids[row])
 
 
+def legend_shown(build: MapBuild, hide: Any, mask: np.ndarray | None) -> np.ndarray | None:
+    """The shown tracks minus those hidden in the map's legend when the lasso was drawn
+    (``hide`` = {"color": a categorical colouring, "codes": [legend entries]}), so that the
+    ids are the tracks the map drew inside the lasso. Raises ValueError on a bad ``hide``."""
+    if not hide:
+        return mask
+    channel = build.channels.get(hide.get("color")) if isinstance(hide, dict) else None
+    codes = hide.get("codes") if isinstance(hide, dict) else None
+    if channel is None or channel.kind != "category" or not isinstance(codes, list) or not all(
+            isinstance(c, int) and 0 <= c < len(channel.labels) for c in codes):
+        raise ValueError(f"unknown legend entries {hide!r}")
+    keep = ~np.isin(channel.codes, np.asarray(codes, dtype=channel.codes.dtype))
+    return keep if mask is None else keep & mask
+
+
 def clear_selection() -> None:
     st.session_state[state.MAP_SELECTION] = []
     st.session_state.pop(MAP_SHAPE, None)
 
 
 def selection_arg(index: Any) -> dict | None:
-    """What the map draws as the selection: the lasso/box that made the current list, else
+    """What the map draws as the selection: the lasso/box that made the current list (with
+    the legend entries hidden then, left out of it), else
     the list's rows (up to ``ROWS_ARG_MAX``), else nothing."""
     ss = st.session_state
     ids = ss.get(state.MAP_SELECTION) or []
     shape = ss.get(MAP_SHAPE)
     if shape and shape.get("ids") is ids and ids:
-        return {"rev": shape["rev"], "polygon": shape["polygon"]}
+        arg = {"rev": shape["rev"], "polygon": shape["polygon"]}
+        if shape.get("hide"):       # legend entries hidden when it was drawn: left out
+            arg["hide"] = shape["hide"]
+        return arg
     if not ids or len(ids) > ROWS_ARG_MAX:
         return None
     rows = rows_of(index, ids)

@@ -167,6 +167,38 @@ def test_lasso_selects_the_shown_tracks_inside(app, noisy_cache, monkeypatch):
     assert at.session_state["map_selection"] == [] and _args(at)["selection"] is None
 
 
+def test_lasso_leaves_out_what_the_legend_hides(app, dash_cache):
+    """Clusters hidden in the map's legend (browser only) come with the lasso: the ids are
+    the tracks the map drew inside it, not the hidden ones."""
+    import pipeline
+    from dashboard.map_data import rows_in_polygon
+
+    index = pipeline.load(dash_cache)
+    poly = _square(index.coords)
+    at = app("cluster_map").run()
+    xy = index.coords.astype("float32")
+    inside = rows_in_polygon(xy, poly)
+    from dashboard.map_data import cluster_channel, map_arrays
+
+    codes = cluster_channel(map_arrays(index.tracks, index.coords).cluster, {}).codes
+    present = np.unique(codes[inside])
+    assert len(present) >= 2
+    hide = [int(present[0])]
+    _event(at, select={"id": "h1", "polygon": poly, "count": 0,
+                       "hide": {"color": "cluster", "codes": hide}})
+    at.run()
+    assert not at.exception
+    rows = [index.row(t) for t in at.session_state["map_selection"]]
+    want = inside[~np.isin(codes[inside], hide)]
+    assert rows == want.tolist() and 0 < len(rows) < len(inside)
+    assert _args(at)["selection"] == {"rev": "h1", "polygon": poly,      # drawn the same
+                                      "hide": {"color": "cluster", "codes": hide}}
+    _event(at, select={"id": "h2", "polygon": poly, "count": 0,
+                       "hide": {"color": "energy", "codes": [1]}})   # not a legend of entries
+    at.run()
+    assert any("could not be read" in w.value for w in at.warning)
+
+
 def test_a_bad_polygon_is_a_warning(app):
     at = app("cluster_map").run()
     _event(at, select={"id": "bad", "polygon": [[0, 0], [1, 1]], "count": 0})

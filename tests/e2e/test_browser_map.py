@@ -111,6 +111,32 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         assert int(map_state(page)["selected"]) == n_sel == _heading_count(page)
         assert frame.evaluate("window.__map.selPoly") == poly
 
+        # Legend toggles: a genre clicked in the legend is hidden (in the browser); a
+        # lasso then leaves its tracks out on both sides; clicked again, it is back.
+        from dashboard.map_data import genre_channel, map_arrays
+
+        genre_codes = genre_channel(map_arrays(tracks, index.coords).genre).codes
+        shown_all = int(map_state(page)["inview"])
+        entry = frame.locator("#legend .toggle").first
+        code = int(entry.get_attribute("data-code"))
+        entry.click()
+        wait_map(page, lambda d: d.get("hidden") == str(code))
+        expect(entry).to_have_attribute("aria-pressed", "false")
+        assert int(map_state(page)["inview"]) == shown_all - int((genre_codes == code).sum())
+        page.mouse.move(5, 5)
+        map_drag(page, box_with_share(xy, 0.08))
+        wait_map(page, lambda d: frame.evaluate("window.__map.selPoly") != poly)
+        poly = frame.evaluate("window.__map.selPoly")
+        inside = rows_in_polygon(xy, poly, genre_codes != code)
+        expect(page.get_by_role("heading", name=f"Selection ({len(inside):,} tracks)")).to_be_visible()
+        wait_idle(page)
+        n_sel = _heading_count(page)
+        assert n_sel == len(inside) == int(map_state(page)["selected"]) > 0
+        assert not (genre_codes[inside] == code).any()
+        frame.locator(f'#legend .toggle[data-code="{code}"]').click()
+        wait_map(page, lambda d: d.get("hidden") == "" and int(d["inview"]) == shown_all)
+        _clean(page, "map legend")
+
         # Search: the matches are drawn and the map zooms to them (in, never out).
         zoom = frame.evaluate("window.__map.view.s")
         search(page, "Search a track or artist", "bohemian rapsody")

@@ -10,7 +10,10 @@
 // Points arrive once per build as gzip files (float32 x, y and one small integer code per
 // colouring, fetched when first used); the Python side sends only small arguments
 // (colouring, filter mask, search hits, selection). Values sent back:
-//   {color, select: {id, polygon|null}, click: {id, row}}   (id: a fresh nonce per event)
+//   {color, select: {id, polygon|null, hide}, click: {id, row}}   (id: a fresh nonce per event)
+// Clicking a cluster or genre in the legend hides (or shows again) its tracks, in the
+// browser only; a lasso then sends the hidden codes along (hide: {color, codes}) so that
+// the server resolves the same tracks as the ones drawn.
 "use strict";
 
 const POINT_LIMIT = 150000;   // more tracks than this in view: density view
@@ -27,7 +30,7 @@ const S = {                    // everything the map knows
   vis: null, maskRev: null, sel: null, selPoly: null, selRev: null, nSel: 0,
   hits: [], hitsRev: null, clicked: -1, view: null, mode: "lasso",
   grid: null, pix: null, acc: null, text: {}, hover: -1, frame: 0, pointLimit: POINT_LIMIT,
-  height: 640,
+  height: 640, hidden: {},        // colouring -> Uint8Array(labels): 1 = hidden in the legend
 };
 
 // ---- Streamlit protocol (components v1, without the npm helper) -------------------------
@@ -151,6 +154,7 @@ async function setColor(name) {
   S.color = name;
   $("color").value = name;
   makeLuts(name);
+  document.body.dataset.hidden = hiddenCodes().join(",");
   legend();
   draw();
 }
@@ -199,16 +203,16 @@ function render() {
   const cv = $("base"), W = cv.width, H = cv.height, ctx = cv.getContext("2d");
   const n = S.n, xy = S.xy, pix = S.pix, vis = S.vis, v = S.view;
   const ox = W / 2 - v.cx * v.s, oy = H / 2 + v.cy * v.s, s = v.s;
+  const codes = S.codes[S.color], hid = hiddenFlags();
   let inView = 0;
   for (let i = 0; i < n; i++) {
-    if (vis && !vis[i]) { pix[i] = -1; continue; }
+    if ((vis && !vis[i]) || (hid && hid[codes[i]])) { pix[i] = -1; continue; }
     const fx = xy[2 * i] * s + ox, fy = oy - xy[2 * i + 1] * s;
     if (fx < 0 || fy < 0 || fx >= W || fy >= H) { pix[i] = -1; continue; }
     pix[i] = (fy | 0) * W + (fx | 0);
     inView++;
   }
   const img = ctx.createImageData(W, H), out = new Uint32Array(img.data.buffer);
-  const codes = S.codes[S.color];
   const mode = inView > S.pointLimit ? "density" : "points";
   if (mode === "density") density(out, W * H, codes);
   else points(out, W, H, codes, inView);
@@ -329,18 +333,48 @@ function status(mode, inView) {
     + (S.mode === "pan" ? "" : " (Shift+drag pans)") + " · click a track for its card";
 }
 
+function hiddenFlags() {           // the current colouring's hidden codes, or null
+  const h = S.hidden[S.color];
+  return h && h.some((v) => v) ? h : null;
+}
+
+function hiddenCodes() {
+  const h = hiddenFlags();
+  return h ? Array.from(h.keys()).filter((k) => h[k]) : [];
+}
+
+function toggle(k) {               // a legend entry clicked: hide or show its tracks
+  const m = S.meta.channels[S.color];
+  if (!S.hidden[S.color]) S.hidden[S.color] = new Uint8Array(m.labels.length);
+  S.hidden[S.color][k] ^= 1;       // a selection made already keeps its tracks
+  document.body.dataset.hidden = hiddenCodes().join(",");
+  legend();
+  draw();
+}
+
 function legend() {
   const m = S.meta.channels[S.color], el = $("legend");
   el.innerHTML = `<h4>${S.color}</h4>`;
   if (m.kind === "category") {
-    const counts = visCounts(S.codes[S.color], m.labels.length);
+    const counts = visCounts(S.codes[S.color], m.labels.length), hid = S.hidden[S.color];
+    el.insertAdjacentHTML("beforeend", '<div class="hint">click to hide / show</div>');
     m.labels.forEach((label, k) => {
       if (!counts[k]) return;
+      const off = Boolean(hid && hid[k]);
       const row = document.createElement("div");
-      row.className = "item";
+      row.className = off ? "item toggle off" : "item toggle";
+      row.tabIndex = 0;
+      row.setAttribute("role", "button");
+      row.setAttribute("aria-pressed", String(!off));
+      row.dataset.code = String(k);
+      row.title = off ? "Hidden: click to show these tracks" : "Click to hide these tracks";
       row.innerHTML = `<span class="sw" style="background:${m.colors[k]}"></span>`
         + `<span class="lab"></span><span class="n">${fmt(counts[k])}</span>`;
       row.querySelector(".lab").textContent = label;
+      row.addEventListener("click", () => toggle(k));
+      row.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(k); }
+      });
       el.appendChild(row);
     });
   } else {
@@ -365,13 +399,20 @@ function thin(poly) {
   return out;
 }
 
-function selectPolygon(poly) {     // Uint8Array mask of the shown points inside poly
+function selectPolygon(poly, hide) {  // Uint8Array mask of the shown points inside poly,
+  // leaving out those of the legend entries hidden when it was drawn (hide: {color, codes})
   const n = S.n, xy = S.xy, vis = S.vis, out = new Uint8Array(n);
+  let hid = null, codes = null;
+  if (hide && S.codes[hide.color]) {
+    hid = new Uint8Array(S.meta.channels[hide.color].labels.length);
+    for (const k of hide.codes) hid[k] = 1;
+    codes = S.codes[hide.color];
+  }
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const [x, y] of poly) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
   let count = 0;
   for (let i = 0; i < n; i++) {
-    if (vis && !vis[i]) continue;
+    if ((vis && !vis[i]) || (hid && hid[codes[i]])) continue;
     const px = xy[2 * i], py = xy[2 * i + 1];
     if (px < x0 || px > x1 || py < y0 || py > y1) continue;
     let inside = false, [xj, yj] = poly[poly.length - 1];
@@ -384,9 +425,13 @@ function selectPolygon(poly) {     // Uint8Array mask of the shown points inside
   return [out, count];
 }
 
-function setSelection(sel) {       // from Python: {rev, polygon} | {rev, rows} | null
+async function setSelection(sel) { // from Python: {rev, polygon[, hide]} | {rev, rows} | null
   if (!sel) { S.sel = null; S.selPoly = null; S.nSel = 0; }
-  else if (sel.polygon) { S.selPoly = sel.polygon; [S.sel, S.nSel] = selectPolygon(sel.polygon); }
+  else if (sel.polygon) {
+    if (sel.hide) await channel(sel.hide.color);
+    S.selPoly = sel.polygon;
+    [S.sel, S.nSel] = selectPolygon(sel.polygon, sel.hide);
+  }
   else {
     S.selPoly = null; S.sel = new Uint8Array(S.n);
     for (const r of sel.rows || []) if (r >= 0 && r < S.n) S.sel[r] = 1;
@@ -400,13 +445,14 @@ function nearest(px, py) {
   const g = S.grid, [x, y] = toData(px, py), r = HOVER_PX / S.view.s;
   const cx0 = Math.max(0, Math.floor((x - r - g.x0) / g.cw)), cx1 = Math.min(GRID - 1, Math.floor((x + r - g.x0) / g.cw));
   const cy0 = Math.max(0, Math.floor((y - r - g.y0) / g.ch)), cy1 = Math.min(GRID - 1, Math.floor((y + r - g.y0) / g.ch));
+  const hid = hiddenFlags(), codes = hid ? S.codes[S.color] : null;
   let best = -1, bd = r * r;
   for (let cy = cy0; cy <= cy1; cy++) {
     for (let cx = cx0; cx <= cx1; cx++) {
       const c = cy * GRID + cx;
       for (let k = g.start[c]; k < g.start[c + 1]; k++) {
         const i = g.order[k];
-        if (S.vis && !S.vis[i]) continue;
+        if ((S.vis && !S.vis[i]) || (hid && hid[codes[i]])) continue;
         const dx = S.xy[2 * i] - x, dy = S.xy[2 * i + 1] - y, d = dx * dx + dy * dy;
         if (d <= bd) { bd = d; best = i; }
       }
@@ -488,11 +534,12 @@ function onUp(ev) {
   }
   if (d.pan || d.pts.length < 3) { overlay(); return; }
   const poly = thin(d.pts).map(([x, y]) => [x, y]);
+  const codes = hiddenCodes(), hide = codes.length ? { color: S.color, codes } : null;
   S.selPoly = poly;
-  [S.sel, S.nSel] = selectPolygon(poly);
+  [S.sel, S.nSel] = selectPolygon(poly, hide);
   document.body.dataset.selected = String(S.nSel);
   draw();
-  sendValue({ select: { id: nonce(), polygon: poly, count: S.nSel } });
+  sendValue({ select: { id: nonce(), polygon: poly, count: S.nSel, hide } });
 }
 
 function onWheel(ev) {
@@ -544,7 +591,7 @@ async function apply(a) {
     if (S.color) legend();
   }
   const selRev = a.selection ? a.selection.rev : null;
-  if (selRev !== S.selRev) { S.selRev = selRev; setSelection(a.selection); }
+  if (selRev !== S.selRev) { S.selRev = selRev; await setSelection(a.selection); }
   const hitsRev = a.hits ? a.hits.rev : null;
   if (hitsRev !== S.hitsRev) {
     S.hitsRev = hitsRev;

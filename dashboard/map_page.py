@@ -15,13 +15,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import loaders, map_files, search, state
+from dashboard import loaders, map_files, search, state, widgets
 from dashboard.map_data import (
     COLOR_BY,
     RANGE_FEATURES,
@@ -245,11 +244,6 @@ def search_hits(build: MapBuild, query: str) -> dict:
             "focus": bounds(build.arrays.xy, rows[:SEARCH_FOCUS])}
 
 
-def youtube_url(artist: str, title: str) -> str:
-    """A YouTube search for "artist - title" (no API key needed)."""
-    return "https://www.youtube.com/results?search_query=" + quote_plus(f"{artist} - {title}")
-
-
 def track_table(index: Any, build: MapBuild, rows) -> pd.DataFrame:
     """The display table for catalog rows (title, artist, year, genre, cluster, key
     features, Spotify and YouTube links)."""
@@ -261,7 +255,8 @@ def track_table(index: Any, build: MapBuild, rows) -> pd.DataFrame:
         "popularity", "spotify_url")})
     cl = build.channels["cluster"]
     out.insert(5, "cluster_name", [cl.labels[k] for k in cl.codes[rows]])
-    out["youtube_url"] = [youtube_url(a, n) for a, n in zip(out["artist"], out["track_name"])]
+    out["youtube_url"] = [widgets.youtube_url(a, n) for a, n in
+                          zip(out["artist"], out["track_name"])]
     return out
 
 
@@ -287,7 +282,7 @@ def track_card(index: Any, build: MapBuild) -> None:
         st.caption(f"cluster: {cl.labels[cl.codes[row]]} · energy {t['energy']:.2f} · "
                    f"danceability {t['danceability']:.2f} · valence {t['valence']:.2f} · "
                    f"tempo {t['tempo']:.0f} BPM · popularity {t['popularity']:.0f}")
-        links = [f"[YouTube search]({youtube_url(t['artist'], t['track_name'])})"]
+        links = [f"[YouTube search]({widgets.youtube_url(t['artist'], t['track_name'])})"]
         if isinstance(t.get("spotify_url"), str) and t["spotify_url"]:
             links.insert(0, f"[Spotify]({t['spotify_url']})")
         st.markdown(" · ".join(links))

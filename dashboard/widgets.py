@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from typing import Any
+from urllib.parse import quote_plus
 
 import numpy as np
 import pandas as pd
@@ -189,6 +190,21 @@ def spotify_id(track_id: str, uri: str | None = None) -> str | None:
     if isinstance(candidate, str) and len(candidate) == 22 and candidate.isalnum():
         return candidate
     return None
+
+
+def youtube_url(artist: Any, title: Any) -> str:
+    """A YouTube search for "artist - title" (no API key needed). The catalog text is only
+    ever inside the URL's query, percent-encoded, so it cannot become markup or a link."""
+    return "https://www.youtube.com/results?search_query=" + quote_plus(f"{artist} - {title}")
+
+
+def with_youtube(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with a ``youtube_url`` column (a search per row) for a LinkColumn."""
+    return df.assign(youtube_url=[youtube_url(a, t) for a, t in
+                                  zip(df["artist"], df["track_name"])])
+
+
+YOUTUBE_COLUMN = st.column_config.LinkColumn("YouTube", display_text="search")
 
 
 def spotify_embed(track_id: str, uri: str | None = None, height: int = 152) -> None:

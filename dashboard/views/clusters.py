@@ -96,9 +96,11 @@ def one_cluster() -> None:
     reps = loaders.aggregate("representative_tracks", module="pipeline.map",
                             cluster=cid, n=15)
     reps = widgets.integers_as_integers(reps)
-    st.dataframe(reps.drop(columns=["track_id"]), hide_index=True, width="stretch",
+    st.dataframe(widgets.with_youtube(reps).drop(columns=["track_id"]), hide_index=True,
+                 width="stretch",
                  column_config={"spotify_url": st.column_config.LinkColumn("Spotify",
                                                                            display_text="open"),
+                                "youtube_url": widgets.YOUTUBE_COLUMN,
                                 "cluster_probability": st.column_config.NumberColumn(
                                     "membership", format="%.2f"),
                                 "distance": st.column_config.NumberColumn(

@@ -296,8 +296,10 @@ if removed:
     st.caption("Removed from the candidates: "
                + ", ".join(f"{k} {v:,}" for k, v in sorted(removed.items(), key=lambda kv: -kv[1])))
 
-st.dataframe(widgets.integers_as_integers(df[[c for c in SHOW_COLS if c in df]]), hide_index=True, width="stretch",
+shown = widgets.with_youtube(widgets.integers_as_integers(df[[c for c in SHOW_COLS if c in df]]))
+st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"spotify_url": st.column_config.LinkColumn("Spotify", display_text="open"),
+                            "youtube_url": widgets.YOUTUBE_COLUMN,
                             "energy": st.column_config.NumberColumn(format="%.2f"),
                             "valence": st.column_config.NumberColumn(format="%.2f"),
                             "tempo": st.column_config.NumberColumn(format="%.0f"),

@@ -141,8 +141,11 @@ def _row(r: pd.Series, rec, seed: str, user: str, steered: list[str]) -> None:
                     f"score {r['score']:.2f}" + (f" · {_md(extra)}" if extra else ""))
     row[1].caption(_md(r["why"]))
     sid = widgets.spotify_id(r["track_id"])
+    # Links only from a validated id and percent-encoded text (never catalog markup).
+    links = [f"[YouTube]({widgets.youtube_url(r['artist'], r['track_name'])})"]
     if sid:
-        row[2].link_button("Spotify", f"https://open.spotify.com/track/{sid}")
+        links.insert(0, f"[Spotify](https://open.spotify.com/track/{sid})")
+    row[2].markdown(" · ".join(links))
     args = (rec, seed, r["track_id"])
     tail = (user, str(r["track_name"]))
     if r["feedback"] > 0:   # the vote shows as a filled thumb; clicking it takes it back

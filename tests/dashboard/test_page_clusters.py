@@ -29,6 +29,9 @@ def test_cluster_browser(app, dash_cache):
         (fig,) = plotly_figures(at)
         label = at.selectbox(key="cb_cluster").format_func(cid)
         assert fig["layout"]["title"]["text"].startswith(f"Feature profile of {label}")
+    reps = at.dataframe[-1].value                      # the most typical tracks
+    assert reps["youtube_url"].str.startswith(
+        "https://www.youtube.com/results?search_query=").all()
     if -1 in ids:        # noise has no silhouette
         at.selectbox(key="cb_cluster").set_value(-1).run()
         assert {m.label: m.value for m in at.metric}["Silhouette"] == "n/a"

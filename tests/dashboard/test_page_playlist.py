@@ -21,7 +21,12 @@ def test_playlist_from_clusters_and_exports(app):
     assert 0 < len(result.tracks) <= 12
     assert set(result.tracks["cluster"]) <= set(chosen)
     assert not any("No playlist yet" in i.value for i in at.info)
-    assert at.dataframe[-1].value["track_name"].tolist() == result.tracks["track_name"].tolist()
+    shown = at.dataframe[-1].value
+    assert shown["track_name"].tolist() == result.tracks["track_name"].tolist()
+    from dashboard.widgets import youtube_url
+
+    assert shown["youtube_url"].tolist() == [youtube_url(a, t) for a, t in
+                                             zip(shown["artist"], shown["track_name"])]
     labels = {b.label for b in at.get("download_button")}
     assert {"CSV", "M3U8", "XSPF", "Spotify URIs", "JSON recipe"} <= labels
 

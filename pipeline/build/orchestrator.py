@@ -26,7 +26,6 @@ from pipeline.store import LAYOUT, load_artifact, save_artifact
 from . import lineage
 from .context import Context
 from .engines import get_engine
-from .engines.local import run_stage
 from .stages import STAGE_BY_NAME, STAGES, Stage
 from .update import decide, diff_tracks, update_artifacts
 
@@ -116,7 +115,7 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
     reason = None
     if served and not force and not refit and "ingest" in plan and cfg.update.enabled:
         outcome = _try_update(catalog, files, cache, served, work, finished, cfg, keys,
-                              old_manifest, progress, stage_done, t_start)
+                              old_manifest, progress, stage_done, t_start, engine)
         if isinstance(outcome, dict):
             return outcome
         reason = outcome
@@ -188,9 +187,11 @@ def _publish(cache: Path, work: Path, cfg: PipelineConfig, files: list[dict],
 def _try_update(catalog: list[Path], files: list[dict], cache: Path, served: Path, work: Path,
                 finished: dict[str, str], cfg: PipelineConfig, keys: dict[str, str],
                 old_manifest: dict, progress: Callable[[str, int, int, bool], None] | None,
-                stage_done: Callable[[str], None] | None, t_start: float) -> dict | str:
+                stage_done: Callable[[str], None] | None, t_start: float,
+                engine: tuple[str, Callable[..., dict]]) -> dict | str:
     """Update the served build if the catalog change allows it: the published metrics,
-    else the reason to refit."""
+    else the reason to refit. Ingest runs on the build's engine; the update itself (a few
+    seconds of row-wise work) runs here."""
     old = old_manifest.get("stages", {})
     same = _stage_keys(cfg, [f["md5"] for f in old_manifest.get("catalog", [])])
     changed = [s.name for s in STAGES if old.get(s.name, {}).get("key") != same[s.name]]
@@ -207,8 +208,8 @@ def _try_update(catalog: list[Path], files: list[dict], cache: Path, served: Pat
         progress("ingest", 0, len(STAGES), False)
     if not (finished.get("ingest") == keys["ingest"]
             and all((work / o).exists() for o in STAGE_BY_NAME["ingest"].outputs)):
-        run_stage("ingest", ctx)
-        gens.record_stage(work, "ingest", keys["ingest"])
+        engine[1](["ingest"], {s.name: s.depends for s in STAGES}, ctx, 1, lambda name: None,
+                  on_done=lambda name: gens.record_stage(work, name, keys[name]))
     seconds = {"ingest": round(time.perf_counter() - t0, 2)}
     if stage_done:
         stage_done("ingest")

@@ -99,9 +99,12 @@ def _stale_stages(cache: str, mtime: float) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cluster_table(cache: str, mtime: float) -> pd.DataFrame:
-    """Per-cluster summary (names, sizes, silhouettes), cached per build."""
+    """Per-cluster summary (names, sizes, silhouettes), cached per build. The names are the
+    build's (``index.cluster_names``, written by the clusters stage and kept across
+    updates) when it has them; older caches get them computed here."""
     index = _load_index(cache, mtime)
-    return cluster_summary(index.tracks, index.metrics)
+    return cluster_summary(index.tracks, index.metrics,
+                           names=getattr(index, "cluster_names", None))
 
 
 def cluster_names(index: Any) -> dict[int, str]:

@@ -176,15 +176,20 @@ def cluster_names(tracks: pd.DataFrame) -> dict[int, str]:
     return names
 
 
-def cluster_summary(tracks: pd.DataFrame, metrics: dict | None = None) -> pd.DataFrame:
+def cluster_summary(tracks: pd.DataFrame, metrics: dict | None = None,
+                    names: dict[int, str] | None = None) -> pd.DataFrame:
     """One row per cluster: id, name, size, share, silhouette, mean membership, top genre, years.
 
     ``silhouette`` comes from ``metrics["clusters"]["per_cluster_silhouette"]`` (indexed by
-    cluster id; NaN for noise, where a silhouette is not defined).
+    cluster id; NaN for noise, where a silhouette is not defined). ``names``: the build's
+    names (``cluster_names.json``) when they cover every cluster, else computed here
+    (:func:`cluster_names`: 11 s at 1M tracks).
     """
     metrics = metrics or {}
     sil = (metrics.get("clusters") or {}).get("per_cluster_silhouette") or []
-    names = cluster_names(tracks)
+    ids = {int(c) for c in tracks["cluster"].unique()}
+    if not names or not ids <= set(names):
+        names = cluster_names(tracks)
     rows = []
     n = len(tracks)
     for cid, group in tracks.groupby("cluster"):

@@ -77,6 +77,15 @@ def test_summary_uses_metrics_silhouette(tracks):
     assert s.loc[0, "top_genre"] == "edm"
 
 
+def test_summary_takes_the_builds_names_when_they_cover_every_cluster(tracks):
+    ids = sorted(int(c) for c in tracks["cluster"].unique())
+    given = {c: f"name {c}" for c in ids}
+    assert cp.cluster_summary(tracks, names=given)["name"].tolist() == [given[c] for c in ids]
+    partial = {ids[0]: "only one"}                       # an older build's file: computed
+    computed = cp.cluster_names(tracks)
+    assert cp.cluster_summary(tracks, names=partial)["name"].tolist() == [computed[c] for c in ids]
+
+
 def test_top_values_and_lift(tracks):
     top = cp.top_values(tracks, 0, "genres")
     assert top.iloc[0]["value"] == "x" or top.iloc[0]["value"] == "edm"

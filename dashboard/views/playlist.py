@@ -323,7 +323,9 @@ title = st.text_input("Playlist title", key="pl_title")
 stem = widgets.safe_filename(title)
 cols = st.columns(len(EXPORTERS))
 for col, (fmt, (fn, mime, ext)) in zip(cols, EXPORTERS.items()):
-    col.download_button(EXPORT_LABELS.get(fmt, fmt), fn(result, title), key=f"pl_export_{fmt}",
+    # Made when clicked, not on every rerun of the page (five exports per run).
+    col.download_button(EXPORT_LABELS.get(fmt, fmt), lambda fn=fn: fn(result, title),
+                        key=f"pl_export_{fmt}",
                         file_name=f"{stem}.{ext}" if fmt != "uris" else f"{stem}_uris.txt",
                         mime=mime, width="stretch")
 st.caption(f"Files are named after the title: `{stem}.csv`, `{stem}.m3u8`, …")

@@ -28,9 +28,10 @@ if n == 0:
     st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")
     st.stop()
 
-# One view at a time (a radio, not tabs): only the chosen view's charts are computed and sent.
-VIEWS = ["Over time", "Cluster shares", "Distributions", "Correlations", "Key & mode",
-         "Popularity"]
+# One view, one chart at a time (a radio, not tabs): only the chosen chart is computed, sent
+# and drawn (each plotly chart costs the browser ~0.2-0.4 CPU s per rerun).
+VIEWS = ["Over time", "Features together", "Cluster shares", "Distributions", "Correlations",
+         "Key & mode", "Popularity"]
 state.restore("trends_view", VIEWS[0], "view", lambda v: VIEWS[VIEWS.index(v[0])])
 view = st.radio("View", VIEWS, horizontal=True, key="trends_view", label_visibility="collapsed")
 state.keep("trends_view", "view", default=VIEWS[0])
@@ -82,7 +83,7 @@ if view == VIEWS[0]:
                       "left out (the line stops there rather than bridging the gap). Band: 95% "
                       "confidence interval of the mean, or the middle half.")
 
-    st.markdown("**Several features on one scale**")
+if view == VIEWS[1]:
     state.restore("trend_multi", ["danceability", "energy", "acousticness", "valence"])
     feats = st.multiselect("Features", TREND_FEATURES, key="trend_multi")
     state.keep("trend_multi")
@@ -93,7 +94,7 @@ if view == VIEWS[0]:
                   labels={"z": "z-score", "year": "release year"})
     widgets.show_chart(fig, norm, "normalised_trends")
 
-if view == VIEWS[1]:
+if view == VIEWS[2]:
     share = loaders.aggregate("cluster_share_by_year", filters)
     share = share.assign(cluster_name=[cluster_label(int(c), names) for c in share["cluster"]])
     order = [cluster_label(int(c), names) for c in sorted(share["cluster"].unique())]
@@ -105,7 +106,7 @@ if view == VIEWS[1]:
     fig.update_layout(yaxis_tickformat=".0%", legend_font_size=10)
     widgets.show_chart(fig, share, "cluster_share_by_year")
 
-if view == VIEWS[2]:
+if view == VIEWS[3]:
     c = st.columns([2, 2, 2])
     _pick("dist_feature", TREND_FEATURES, TREND_FEATURES[8], "feature")
     _pick("dist_by", ["genre", "decade"], "genre", "group")
@@ -134,13 +135,13 @@ if view == VIEWS[2]:
     widgets.show_chart(fig, dist, f"{feature_d}_by_{by_d}_{kind}",
                       "Box and violin use a random sample of at most 6,000 tracks.")
 
-if view == VIEWS[3]:
+if view == VIEWS[4]:
     corr = loaders.aggregate("correlation_matrix", filters)
     fig = px.imshow(corr, text_auto=".2f", color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
                     title="Correlation between features (Pearson)", height=560, aspect="auto")
     widgets.show_chart(fig, corr.reset_index(names="feature"), "feature_correlations")
 
-if view == VIEWS[4]:
+if view == VIEWS[5]:
     km = loaders.aggregate("key_mode_distribution", filters)
     fig = px.bar(km, x="key_name", y="tracks", color="mode", barmode="group", height=420,
                  title="Tracks by key and mode", labels={"key_name": "key"},
@@ -148,7 +149,7 @@ if view == VIEWS[4]:
                  category_orders={"key_name": list(km.sort_values("key")["key_name"].unique())})
     widgets.show_chart(fig, km, "key_mode_distribution")
 
-if view == VIEWS[5]:
+if view == VIEWS[6]:
     level = st.radio("Level", ["genre", "subgenre"], horizontal=True, key="pop_level")
     pop = loaders.aggregate("popularity_by_group", filters, by=level)
     fig = go.Figure(go.Bar(x=pop["median"], y=pop["group"], orientation="h",

@@ -4,11 +4,14 @@
 def test_trends_default_and_widgets(app):
     at = app("trends").run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 1          # one chart per view
     at.selectbox(key="trend_feature").set_value("popularity").run()
     at.selectbox(key="trend_by").set_value("cluster").run()
     at.radio(key="trend_band").set_value("iqr").run()
     assert not at.exception
+    # The small test catalog has no cluster with 10 tracks a year (such years are left
+    # out): back to the whole catalog's line, so that every view must draw its chart.
+    at.selectbox(key="trend_by").set_value("none").run()
     for view in at.radio(key="trends_view").options:
         at.radio(key="trends_view").set_value(view).run()
         assert not at.exception, view

@@ -9,6 +9,7 @@ first variant): labels (ARI, noise counted as a label), map displacement after P
 alignment relative to the map's extent, and whether the map is byte-identical. Prints JSON.
 
     .venv/bin/python bench/stability_bench.py --cache cache --out /tmp/stability
+    .venv/bin/python bench/stability_bench.py --cache cache --spectral   # cost of 1 BLAS thread
 
 Maps are kept in ``--out`` and reused on a second run (delete the folder to recompute).
 Deterministic: every variant is seeded; the stage seeds are those of a build with --seed.
@@ -90,14 +91,48 @@ def _ami(report: dict, col: str) -> dict | None:
     return a and {"clusters": a["clusters"], "kmeans": a["kmeans"]}
 
 
+def _time_spectral(cache: Path, seed: int, repeats: int = 2) -> dict:
+    """Seconds of UMAP's spectral initialisation (its only BLAS-heavy step) on the cache's
+    graph with 2 and with 1 BLAS thread, alternating, in this process."""
+    import time
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+    from umap.spectral import spectral_layout
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from pipeline.map.projection import _umap_knn
+
+    cfg = PipelineConfig(seed=seed).projection
+    emb = read_npy(cache / "embedding.npy")
+    ind, dist, _ = _umap_knn((read_npy(cache / "neighbors_idx.npy"),
+                              read_npy(cache / "neighbors_sim.npy")), cfg.n_neighbors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = fuzzy_simplicial_set(emb, cfg.n_neighbors, np.random.RandomState(seed), "cosine",
+                                     knn_indices=ind, knn_dists=dist)[0]
+    out: dict[str, list[float]] = {"blas_threads_2": [], "blas_threads_1": []}
+    for _ in range(repeats):
+        for threads in (2, 1):
+            with threadpool_limits(threads, user_api="blas"):
+                t0 = time.perf_counter()
+                spectral_layout(emb, graph, 2, np.random.RandomState(seed))
+                out[f"blas_threads_{threads}"].append(round(time.perf_counter() - t0, 2))
+    return {"spectral_init_seconds": out, "load_average": os.getloadavg()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--out", default="/tmp/stability")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--spectral", action="store_true", help="time the spectral init only")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     cache, out = Path(args.cache), Path(args.out)
+    if args.spectral:
+        print(json.dumps(_time_spectral(cache, args.seed), indent=1))
+        return
     out.mkdir(parents=True, exist_ok=True)
     if args.child:
         _project(cache, out, args.child.split(","), args.seed)

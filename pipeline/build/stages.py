@@ -32,6 +32,9 @@ class Stage:
     # Seconds on the 30k default (quiet machine, first build): engines only use it to run the
     # stage with the longest remaining path first; the build's outputs do not depend on it.
     cost: float = 1.0
+    # The stage has a data-parallel form (a fit, then partitions of rows) that the Dask
+    # engine runs on large catalogs (pipeline/build/engines/partitions.py); same outputs.
+    partitioned: bool = False
 
 
 # --- stage runners: read upstream artifacts, call the pure stage function, name outputs ---
@@ -144,14 +147,15 @@ STAGES: tuple[Stage, ...] = (
     Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
     Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
-          _run_embedding, cost=20.0),
+          _run_embedding, cost=20.0, partitioned=True),
     Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors,
-          cost=4.4),
+          cost=4.4, partitioned=True),
     Stage("projection", 2, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
-          _run_projection, _warm_projection, cost=26.0),
+          _run_projection, _warm_projection, cost=26.0, partitioned=True),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
           _run_clusters, cost=12.0),
-    Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0),
+    Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0,
+          partitioned=True),
     Stage("ranker", 4, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker,
           cost=51.0),
     Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -215,11 +216,20 @@ def _validation_split(tracks: pd.DataFrame, memberships: pd.DataFrame, share: fl
 
 def build_embedding(features: np.ndarray, tracks: pd.DataFrame, memberships: pd.DataFrame,
                     cfg: EmbeddingConfig, seed: int) -> EmbeddingResult:
-    """Validate on held-out playlists, then fit on the whole catalog.
+    """Validate on held-out playlists, then fit on the whole catalog and embed it.
 
     Args:
         features: (n_tracks, n_features) scaled features, rows aligned with ``tracks``.
     """
+    model, weights, report = fit_embedding(features, tracks, memberships, cfg, seed)
+    return EmbeddingResult(encode(model, features), weights, report)
+
+
+def fit_embedding(features: np.ndarray, tracks: pd.DataFrame, memberships: pd.DataFrame,
+                  cfg: EmbeddingConfig, seed: int) -> tuple[Any, dict, dict]:
+    """The fit of :func:`build_embedding` without embedding the catalog: (encoder, its
+    weights as numpy arrays, report). A data-parallel engine then embeds partitions of
+    rows with :func:`embed_with`."""
     self_sup = len(memberships) == 0
     objective = ("self-supervised: augmented views + same artist (no playlists in catalog)"
                  if self_sup else "InfoNCE: shared playlist + same artist")
@@ -246,8 +256,7 @@ def build_embedding(features: np.ndarray, tracks: pd.DataFrame, memberships: pd.
     pl, ar = training_groups(tracks, memberships, np.ones(len(tracks), bool))
     model = train_encoder(features, pl, ar, cfg, seed, self_sup)
     weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    report = {"dim": cfg.dim, "objective": objective, "validation": validation}
-    return EmbeddingResult(encode(model, features), weights, report)
+    return model, weights, {"dim": cfg.dim, "objective": objective, "validation": validation}
 
 
 def embed_with(weights: dict[str, np.ndarray], features: np.ndarray,

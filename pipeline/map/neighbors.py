@@ -28,12 +28,14 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def knn(queries: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = False,
-        block: int = 4096, block_bytes: int = 512 << 20) -> tuple[np.ndarray, np.ndarray]:
+        block: int = 4096, block_bytes: int = 512 << 20, offset: int = 0
+        ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k cosine neighbours of each query among ``base``.
 
     Args:
         queries: (n_queries, d); base: (n_base, d).
-        exclude_self: queries are ``base`` itself; drop each row's own index.
+        exclude_self: queries are ``base`` itself (from row ``offset`` on: a partition of
+            it); drop each row's own index.
         block, block_bytes: queries per similarity block, fewer when a block would pass
             ``block_bytes`` (a 4096-query block against 1M tracks is 16 GB; the 2,000
             recall queries at 1M were the build's 12 GB peak).
@@ -52,7 +54,7 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = Fals
         s = q[i0:i0 + block] @ b.T
         if exclude_self:
             rows = torch.arange(len(s))
-            s[rows, i0 + rows] = -torch.inf
+            s[rows, offset + i0 + rows] = -torch.inf
         v, ix = torch.topk(s, k, dim=1)
         idx[i0:i0 + block] = ix.numpy()
         sim[i0:i0 + block] = v.numpy()
@@ -109,15 +111,20 @@ class NeighborIndex:
 
     def graph(self, k: int, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
         """The k-nearest-neighbour graph of the base itself, each row's own index excluded."""
+        return self.graph_rows(0, len(self.base), k, batch)
+
+    def graph_rows(self, lo: int, hi: int, k: int, batch: int = 65_536
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``lo:hi`` of :meth:`graph` (a partition of it): (hi - lo, k) each."""
         if self.exact:
-            return knn(self.base, self.base, k, exclude_self=True)
+            return knn(self.base[lo:hi], self.base, k, exclude_self=True, offset=lo)
         k = min(k, len(self.base) - 1)
-        idx = np.empty((len(self.base), k), np.int32)
-        sim = np.empty((len(self.base), k), np.float32)
-        for i0 in range(0, len(self.base), batch):
-            rows = np.arange(i0, min(i0 + batch, len(self.base)))
+        idx = np.empty((hi - lo, k), np.int32)
+        sim = np.empty((hi - lo, k), np.float32)
+        for i0 in range(lo, hi, batch):
+            rows = np.arange(i0, min(i0 + batch, hi))
             ix, sv = self.search(self.base[rows], k + 1)
-            idx[rows], sim[rows] = _drop_self(ix, sv, rows)
+            idx[rows - lo], sim[rows - lo] = _drop_self(ix, sv, rows)
         return idx, sim
 
     def to_bytes(self) -> np.ndarray:
@@ -175,9 +182,17 @@ def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
     t1 = time.perf_counter()
     idx, sim = index.graph(cfg.k)
     t2 = time.perf_counter()
+    return idx, sim, index, neighbors_report(index, idx, cfg, seed, t1 - t0, t2 - t1)
+
+
+def neighbors_report(index: NeighborIndex, idx: np.ndarray, cfg: NeighborConfig, seed: int,
+                     build_seconds: float, graph_seconds: float) -> dict:
+    """The neighbour stage's report for the graph ``idx`` (n, k) of ``index`` (with
+    HNSW: its recall@10 against exact search on seeded queries)."""
     report = {"method": "exact" if index.exact else "faiss HNSW", "k": int(idx.shape[1]),
-              "tracks": int(len(embedding)), "exact_max": cfg.exact_max,
-              "build_seconds": round(t1 - t0, 2), "graph_seconds": round(t2 - t1, 2)}
+              "tracks": int(len(index.base)), "exact_max": cfg.exact_max,
+              "build_seconds": round(build_seconds, 2),
+              "graph_seconds": round(graph_seconds, 2)}
     if index.exact:
         report["recall_at_10"] = 1.0
         report["recall_note"] = "exact search"
@@ -188,7 +203,7 @@ def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
                       recall_note=f"graph vs exact search on {cfg.recall_queries} "
                                   "seeded queries")
         log.info("neighbours: HNSW recall@10 %.4f", report["recall_at_10"])
-    return idx, sim, index, report
+    return report
 
 
 def search_rows(emb: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

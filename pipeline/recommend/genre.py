@@ -147,37 +147,50 @@ def build_genre(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
     Labels come from playlist genres, else from the track table's own ``genre`` column
     (catalogs like Spotify-by-genre). Without any label, nothing is trained.
     """
-    source = memberships if memberships["genre"].notna().any() else (
-        tracks[["track_id", "genre"]].assign(playlist_id=tracks["track_id"]))
+    res, lab = fit_genre_model(tracks, memberships, seed, evaluate)
+    if res.model is None:
+        return res
+    known = lab.notna().to_numpy()
+    x = genre_matrix(tracks)
+    rows = np.arange(len(tracks)) if len(tracks) <= PREDICT_ALL_MAX else np.flatnonzero(~known)
+    pred, prob = np.full(len(tracks), None, object), np.full(len(tracks), np.nan)
+    pred_code, prob[rows] = predict_batches(res.model, x.iloc[rows])
+    pred[rows] = np.array(res.classes, object)[pred_code]
+    res.predictions = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "genre_pred": pred,
+                                    "genre_pred_prob": prob.round(4),
+                                    "genre_filled": np.where(known, lab.to_numpy(), pred)})
+    log.info("genre: fitted on %d tracks, predicted %d", res.report["trained_on"], len(rows))
+    return res
+
+
+def fit_genre_model(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
+                    evaluate: bool = True) -> tuple[GenreResult, pd.Series]:
+    """The fit of :func:`build_genre` without predicting: (result, each track's known
+    label (n,) or None). The result's predictions are None when a model was fitted (a
+    data-parallel engine predicts partitions with :func:`apply_genre`), else the table
+    of known labels."""
+    source = label_source(tracks, memberships)
     lab = track_labels(tracks, source)
     ok, classes = trainable(lab)
     known = lab.notna().to_numpy()
-    empty = pd.DataFrame({"track_id": tracks["track_id"], "genre_pred": pd.Series(dtype=object),
-                          "genre_pred_prob": np.nan, "genre_filled": lab.to_numpy()})
     if ok.sum() < 50 or len(classes) < 2:
         reason = (f"catalog has fewer than 50 tracks in genres with {MIN_CLASS_SIZE}+ tracks "
                   "(or one such genre): no classifier")
         log.warning("genre: %s", reason)
-        return GenreResult(None, [], empty, {"trained": False, "reason": reason})
+        empty = pd.DataFrame({"track_id": tracks["track_id"],
+                              "genre_pred": pd.Series(dtype=object),
+                              "genre_pred_prob": np.nan, "genre_filled": lab.to_numpy()})
+        return GenreResult(None, [], empty, {"trained": False, "reason": reason}), lab
     report = evaluate_genre(tracks, source, seed) if evaluate else {"trained": True}
     y = pd.Categorical(lab, categories=classes).codes.astype(int)
-    x = genre_matrix(tracks)
     train = training_rows(ok, MAX_TRAIN, seed)
-    model = fit_genre(x.iloc[train], y[train], classes, seed)
-    rows = np.arange(len(tracks)) if len(tracks) <= PREDICT_ALL_MAX else np.flatnonzero(~known)
-    pred, prob = np.full(len(tracks), None, object), np.full(len(tracks), np.nan)
-    pred_code, prob[rows] = predict_batches(model, x.iloc[rows])
-    pred[rows] = np.array(classes, object)[pred_code]
-    preds = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "genre_pred": pred,
-                          "genre_pred_prob": prob.round(4),
-                          "genre_filled": np.where(known, lab.to_numpy(), pred)})
+    model = fit_genre(genre_matrix(tracks.iloc[train]), y[train], classes, seed)
     report.update(classes=classes, filled_tracks=int((~known).sum()),
                   trained_on=int(len(train)), labelled=int(ok.sum()),
-                  predicted="all tracks" if len(rows) == len(tracks) else
-                  "tracks without a known genre",
+                  predicted="all tracks" if len(tracks) <= PREDICT_ALL_MAX or not known.any()
+                  else "tracks without a known genre",
                   label_source="playlists" if source is memberships else "track genre column")
-    log.info("genre: fitted on %d tracks, predicted %d", len(train), len(rows))
-    return GenreResult(model, classes, preds, report)
+    return GenreResult(model, classes, None, report), lab
 
 
 def training_rows(ok: np.ndarray, cap: int, seed: int) -> np.ndarray:

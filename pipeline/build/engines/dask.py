@@ -16,15 +16,19 @@ threads from the config. A worker lost mid-stage (killed, out of memory) is resc
 the scheduler on another worker up to ``ALLOWED_FAILURES`` times; a stage that raises is
 not retried (the stages are deterministic: it would raise again) and stops the build.
 
-Step 1 of the Dask build: stages run whole, one task each. Partitioned (data-parallel)
-stages are the next step (docs/DASK.md).
+Catalogs of at least ``PartitionConfig.min_rows`` tracks run the stages that have a
+data-parallel form (:mod:`pipeline.build.engines.partitions`) as a fit task, one task per
+partition of rows and a combine task, with the same artifacts; progress is logged per
+partition, and a failed partition names its stage and row range (docs/DASK.md).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,6 +37,7 @@ import distributed
 
 from pipeline.build.context import Context
 from pipeline.build.engines.local import _without_main, bottom_levels, run_stage
+from pipeline.build.engines.partitions import PARTITIONED, PartitionConfig, cleanup, plan_for
 from pipeline.build.stages import STAGE_BY_NAME
 from pipeline.config import PipelineConfig
 from pipeline.errors import BuildError
@@ -49,7 +54,8 @@ CONNECT_TIMEOUT_S = 30
 def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, workers: int,
             on_start: Callable[[str], None],
             on_done: Callable[[str], None] = lambda name: None,
-            scheduler: str | None = None) -> dict[str, float]:
+            scheduler: str | None = None,
+            partitions: PartitionConfig | None = None) -> dict[str, float]:
     """Run the stages of ``plan`` as Dask tasks once their planned upstreams are done.
 
     Args:
@@ -62,11 +68,14 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
         on_done: called here with a stage's name once its outputs are all on disk.
         scheduler: a running scheduler's address (``tcp://HOST:8786``); default
             ``$DASK_SCHEDULER_ADDRESS``, else a LocalCluster for this build.
+        partitions: when to run stages over partitions of rows (default
+            :meth:`PartitionConfig.from_env`).
     Returns:
-        seconds per stage run (measured on the worker).
+        seconds per stage run (on the worker; a partitioned stage: here, first task to last).
     Raises:
-        BuildError: the scheduler cannot be reached, or a stage's worker died more often
-            than the scheduler allows. A stage's own error is re-raised as it is.
+        BuildError: the scheduler cannot be reached, a stage's worker died more often
+            than the scheduler allows, or a partitioned stage's task failed (named with
+            its partition's rows). A whole stage's own error is re-raised as it is.
     """
     if not plan:
         return {}
@@ -78,7 +87,8 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
         client.run(prepare_worker, level)
         args = (str(Path(ctx.cache).absolute()), ctx.cfg.model_dump_json(),
                 [str(Path(p).absolute()) for p in ctx.catalog], level)
-        return _run(client, plan, depends, args, on_start, on_done)
+        return _run(client, plan, depends, args, on_start, on_done,
+                    lambda name: plan_for(name, ctx, partitions or PartitionConfig.from_env()))
 
 
 @contextlib.contextmanager
@@ -147,39 +157,123 @@ def _quiet_distributed() -> Iterator[None]:
         logger.setLevel(before)
 
 
+@dataclass
+class _Job:
+    """A stage on the cluster: one task, or a fit, partitions and a combine task."""
+
+    name: str
+    final: distributed.Future                   # the stage's task, or its combine task
+    t0: float = field(default_factory=time.perf_counter)
+    fit: distributed.Future | None = None
+    parts: dict[distributed.Future, tuple[int, int, int]] = field(default_factory=dict)
+    done: int = 0                                # partitions finished
+
+
 def _run(client: distributed.Client, plan: list[str], depends: dict[str, tuple[str, ...]],
-         args: tuple, on_start: Callable[[str], None],
-         on_done: Callable[[str], None]) -> dict[str, float]:
+         args: tuple, on_start: Callable[[str], None], on_done: Callable[[str], None],
+         partition_plan: Callable[[str], tuple | None] = lambda name: None
+         ) -> dict[str, float]:
     chain = bottom_levels(plan, depends, {n: STAGE_BY_NAME[n].cost for n in plan})
     pending, done, seconds = list(plan), set(), {}
-    running: dict[distributed.Future, str] = {}
+    owner: dict[distributed.Future, _Job] = {}
     finished = distributed.as_completed(loop=client.loop)
     build_id = uuid.uuid4().hex[:8]
     try:
-        while pending or running:
-            free = max(1, sum(client.nthreads().values())) - len(running)
+        while pending or owner:
+            busy = {job.name for job in owner.values()}
+            free = max(1, sum(client.nthreads().values())) - len(busy)
             for name in _runnable(pending, done, plan, depends, chain)[:max(0, free)]:
                 pending.remove(name)
                 on_start(name)
-                fut = client.submit(_worker_stage, name, *args, key=f"stage-{name}-{build_id}",
-                                    pure=False, priority=round(chain[name]))
-                running[fut] = name
-                finished.add(fut)
-            if not running:  # nothing runnable: a dependency outside the stage table
+                job = _submit(client, name, args, build_id, round(chain[name]),
+                              partition_plan(name))
+                for fut in [job.final, *([job.fit] if job.fit else []), *job.parts]:
+                    owner[fut] = job
+                    finished.add(fut)
+            if not owner:  # nothing runnable: a dependency outside the stage table
                 raise RuntimeError(f"build plan cannot proceed: stages {pending} wait on "
                                    f"{[d for n in pending for d in depends[n]]}")
             fut = next(finished)
-            name = running.pop(fut)
-            result = _result(fut, name)
-            seconds[name] = result["seconds"]
-            done.add(name)
-            log.info("stage %-10s finished in %.1f s on %s", name, result["seconds"],
-                     result["worker"])
-            on_done(name)
+            job = owner.pop(fut)
+            if fut is not job.final:
+                _progress(job, fut)
+                continue
+            if job.fit is None:
+                result = _result(fut, job.name)
+                seconds[job.name] = result["seconds"]
+                log.info("stage %-10s finished in %.1f s on %s", job.name, result["seconds"],
+                         result["worker"])
+            else:
+                _part_result(job, fut)
+                seconds[job.name] = round(time.perf_counter() - job.t0, 2)
+                log.info("stage %-10s finished in %.1f s over %d partitions", job.name,
+                         seconds[job.name], len(job.parts))
+            done.add(job.name)
+            on_done(job.name)
     finally:
-        if running:  # a failed build: stop what still runs (a task cannot be interrupted;
-            client.cancel(list(running), force=True)  # a LocalCluster's close ends it)
+        if owner:  # a failed build: stop what still runs (a task cannot be interrupted;
+            client.cancel(list(owner), force=True)  # a LocalCluster's close ends it)
     return seconds
+
+
+def _submit(client: distributed.Client, name: str, args: tuple, build_id: str,
+            priority: int, partitioned: tuple | None) -> _Job:
+    """The stage's task, or its fit, partition and combine tasks (dependencies by future)."""
+    if partitioned is None:
+        return _Job(name, client.submit(_worker_stage, name, *args,
+                                        key=f"stage-{name}-{build_id}", pure=False,
+                                        priority=priority))
+    _, ranges = partitioned
+    log.info("stage %-10s runs over %d partitions (%d rows each at most)", name, len(ranges),
+             max(hi - lo for lo, hi in ranges))
+    fit = client.submit(_worker_phase, "fit", name, None, None, 0, 0, *args,
+                        key=f"stage-{name}-fit-{build_id}", pure=False, priority=priority)
+    parts = {client.submit(_worker_phase, "part", name, fit, None, lo, hi, *args,
+                           key=f"stage-{name}-part{i}-{build_id}", pure=False,
+                           priority=priority): (i + 1, lo, hi)
+             for i, (lo, hi) in enumerate(ranges)}
+    final = client.submit(_worker_phase, "combine", name, fit, list(parts), 0, 0, *args,
+                          key=f"stage-{name}-combine-{build_id}", pure=False,
+                          priority=priority)
+    return _Job(name, final, fit=fit, parts=parts)
+
+
+def _progress(job: _Job, fut: distributed.Future) -> None:
+    """Log a partitioned stage's fit or partition as it finishes (a failure: BuildError)."""
+    result = _part_result(job, fut)
+    if fut is job.fit:
+        log.info("%s: fit done in %.1f s on %s", job.name, result["seconds"], result["worker"])
+        return
+    job.done += 1
+    i, lo, hi = job.parts[fut]
+    log.info("%s: partition %d/%d done (rows %d-%d: %d rows in %.2f s, %.0f rows/s on %s)",
+             job.name, job.done, len(job.parts), lo, hi - 1, hi - lo, result["seconds"],
+             (hi - lo) / max(result["seconds"], 1e-9), result["worker"])
+
+
+def _part_result(job: _Job, fut: distributed.Future) -> dict:
+    """A partitioned stage's task result; a failure names the stage and the partition."""
+    try:
+        return fut.result()
+    except Exception as exc:
+        what = _failed_task(job, fut)
+        died = isinstance(exc, distributed.KilledWorker)
+        cause = ("the Dask worker running it died more often than the scheduler allows (out "
+                 "of memory? see the worker's log)" if died else f"{type(exc).__name__}: {exc}")
+        log.error("stage %-10s failed on the Dask cluster: %s: %s", job.name, what, cause)
+        raise BuildError(f"stage {job.name}, {what}: {cause}. The served build is unchanged; "
+                         "build again to resume after the finished stages.") from exc
+
+
+def _failed_task(job: _Job, fut: distributed.Future) -> str:
+    """Which task of the stage failed first: the fit, a partition (its rows), the combine.
+    A task whose input failed fails too; the first failed one in that order is the cause."""
+    if job.fit is not None and job.fit.status == "error":
+        return "fit"
+    for part, (i, lo, hi) in job.parts.items():
+        if part.status == "error" or part is fut:
+            return f"partition {i}/{len(job.parts)} (rows {lo}-{hi - 1})"
+    return "combine"
 
 
 def _runnable(pending: list[str], done: set[str], plan: list[str],
@@ -202,6 +296,28 @@ def _result(fut: distributed.Future, name: str) -> dict:
         log.error("stage %-10s failed on the Dask cluster: %s: %s", name,
                   type(exc).__name__, exc)
         raise
+
+
+def _worker_phase(phase: str, name: str, fit: dict | None, parts: list[dict] | None,
+                  lo: int, hi: int, cache: str, cfg_json: str, catalog: list[str],
+                  level: int) -> dict:
+    """A task of a partitioned stage on a worker: its ``fit``, one ``part`` (rows lo:hi)
+    or the ``combine`` that writes the stage's artifacts and removes the scratch files."""
+    prepare_worker(level)
+    _limit_numba_here()
+    ctx = Context(Path(cache), PipelineConfig.model_validate_json(cfg_json),
+                  [Path(p) for p in catalog])
+    form, t0 = PARTITIONED[name], time.perf_counter()
+    if phase == "fit":
+        out = form.fit(ctx)
+    elif phase == "part":
+        out = form.part(ctx, fit, lo, hi)
+    else:
+        form.combine(ctx, fit, parts)
+        cleanup(ctx, name)
+        out = {}
+    return {**out, "seconds": round(time.perf_counter() - t0, 3),
+            "worker": distributed.get_worker().address}
 
 
 def _worker_stage(name: str, cache: str, cfg_json: str, catalog: list[str],

@@ -1,0 +1,472 @@
+"""Data-parallel forms of the stages the Dask engine runs over partitions of rows.
+
+A partitioned stage is a *fit* (one task, on a sample or on small inputs), then one task per
+partition of rows that applies the fitted model, then a *combine* task that writes the
+stage's artifacts exactly as the whole stage would (byte-identical: tests/build/
+test_engine_dask.py). Tasks carry the cache path, a row range and small dicts only; the
+fitted model or index reaches a worker as a file in the working generation, read once per
+worker (:func:`_cached`), and each partition writes its rows to a scratch file there
+(``.parts/<stage>/``), removed once the stage's artifacts are written.
+
+Stages with a partitioned form (``Stage.partitioned`` in the stage table):
+
+- embedding: the encoder's fit, then :func:`~pipeline.map.embed_with` per partition;
+- neighbors: the index built once, then rows of its k-NN graph per partition;
+- projection (above ``fit_sample``): the UMAP fit on the seeded sample, then the placement
+  of the other tracks per partition (``_place_from``, the local path's own function);
+- genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition.
+
+Clusters and ingest stay whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
+batch of the local computation and are at least ``MIN_PIECE`` rows (a shorter remainder
+joins the piece before it): torch's and the exact search's matrix products give the same
+rows for any block of 6 rows or more, smaller blocks take another kernel (measured here),
+so a partition computes each row as the local engine does.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from pipeline.build.context import Context
+from pipeline.store import read_npy, read_weights, save_artifact
+
+MIN_PIECE = 64
+ENV_MIN_ROWS = "PIPELINE_DASK_PARTITION_MIN_ROWS"
+ENV_ROWS = "PIPELINE_DASK_PARTITION_ROWS"
+
+
+class PartitionConfig(BaseModel):
+    """When and how the Dask engine partitions a stage (an engine setting: the artifacts
+    are the same either way, so it is not part of the build's config or cache keys).
+
+    Attributes:
+        min_rows: catalogs with fewer tracks run each stage whole, as one task.
+        rows: rows per partition (fewer at the end of a batch of the local computation).
+    """
+
+    model_config = {"extra": "forbid"}
+    min_rows: int = Field(200_000, ge=1)
+    rows: int = Field(50_000, ge=MIN_PIECE)
+
+    @classmethod
+    def from_env(cls) -> PartitionConfig:
+        """Defaults, overridden by ``$PIPELINE_DASK_PARTITION_MIN_ROWS`` / ``_ROWS``."""
+        values = {k: int(os.environ[v]) for k, v in (("min_rows", ENV_MIN_ROWS),
+                                                      ("rows", ENV_ROWS)) if v in os.environ}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Partitioned:
+    """A stage's data-parallel form. Every function runs on a worker except ``applies``
+    and ``ranges`` (on the client, from the row count and the config)."""
+
+    applies: Callable[[Context, int], bool]                  # (ctx, n_rows)
+    ranges: Callable[[Context, int, int], list[tuple[int, int]]]  # (ctx, n_rows, rows)
+    fit: Callable[[Context], dict]                           # -> small dict for the parts
+    part: Callable[[Context, dict, int, int], dict]          # (ctx, fit, lo, hi)
+    combine: Callable[[Context, dict, list[dict]], None]     # writes the stage's outputs
+
+
+def n_rows(cache: Path) -> int:
+    """Tracks in the working generation's ``tracks.parquet`` (its footer only)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(cache / "tracks.parquet").metadata.num_rows
+
+
+def read_rows(path: Path, lo: int, hi: int, columns: list[str]):
+    """Rows ``lo:hi`` of a parquet file's ``columns`` as a pyarrow Table, reading only the
+    row groups that hold them."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    groups, start, first = [], 0, None
+    for g in range(f.metadata.num_row_groups):
+        size = f.metadata.row_group(g).num_rows
+        if start < hi and start + size > lo:
+            groups.append(g)
+            first = start if first is None else first
+        start += size
+    if not groups:
+        return f.schema_arrow.empty_table().select(columns)
+    return f.read_row_groups(groups, columns=columns).slice(lo - first, hi - lo)
+
+
+def partition_ranges(cells: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """Pieces of about ``rows`` rows inside each cell (a batch of the local computation).
+
+    A piece never straddles two cells; a remainder shorter than ``MIN_PIECE`` joins the
+    piece before it in the same cell. Returns [(lo, hi)] in row order.
+    """
+    out: list[tuple[int, int]] = []
+    for lo, hi in cells:
+        first = len(out)
+        for a in range(lo, hi, rows):
+            b = min(a + rows, hi)
+            if b - a < MIN_PIECE and len(out) > first:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+    return out
+
+
+def _cells(n: int, batch: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + batch, n)) for lo in range(0, n, batch)]
+
+
+def _knn_block(n_base: int) -> int:
+    """The query block :func:`pipeline.map.knn` uses against ``n_base`` rows."""
+    from pipeline.map import knn
+
+    params = inspect.signature(knn).parameters
+    block, block_bytes = params["block"].default, params["block_bytes"].default
+    return max(1, min(block, block_bytes // (4 * max(n_base, 1))))
+
+
+# --- scratch files and the worker cache ---
+
+def _scratch(ctx: Context, stage: str) -> Path:
+    path = ctx.cache / ".parts" / stage
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _part_path(ctx: Context, stage: str, what: str, lo: int, hi: int, suffix: str) -> Path:
+    return _scratch(ctx, stage) / f"{what}-{lo:012d}-{hi:012d}{suffix}"
+
+
+def _concat_npy(paths: list[Path], out: Path) -> None:
+    """Stream part arrays into one ``.npy`` (the same bytes as ``np.save`` of the whole),
+    written to a temporary file and renamed (atomic)."""
+    first = read_npy(paths[0], mmap=True)
+    n = sum(read_npy(p, mmap=True).shape[0] for p in paths)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp.npy"
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype,
+                                    shape=(n, *first.shape[1:]))
+    at = 0
+    for p in paths:
+        part = read_npy(p, mmap=True)
+        arr[at:at + len(part)] = part
+        at += len(part)
+    arr.flush()
+    del arr
+    os.replace(tmp, out)
+
+
+_CACHE: dict[str, tuple[tuple, Any]] = {}
+
+
+def _cached(kind: str, paths: list[Path], load: Callable[[], Any]) -> Any:
+    """A model or index loaded once per worker process: one entry per ``kind``, keyed by
+    its files' paths, sizes and modification times (a rebuilt file is loaded again)."""
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    hit = _CACHE.get(kind)
+    if hit is None or hit[0] != key:
+        _CACHE.pop(kind, None)  # free the old one before loading the new
+        _CACHE[kind] = (key, load())
+    return _CACHE[kind][1]
+
+
+def cleanup(ctx: Context, stage: str) -> None:
+    """Remove a stage's scratch files (after its artifacts are written)."""
+    shutil.rmtree(ctx.cache / ".parts" / stage, ignore_errors=True)
+
+
+def _always(ctx: Context, n: int) -> bool:
+    return True
+
+
+# --- embedding ---
+
+def _embedding_batch() -> int:
+    from pipeline.map import encode
+
+    return inspect.signature(encode).parameters["batch"].default
+
+
+def _embedding_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    return partition_ranges(_cells(n, _embedding_batch()), rows)
+
+
+def _embedding_fit(ctx: Context) -> dict:
+    from pipeline.map.embedding import fit_embedding
+
+    _, weights, report = fit_embedding(ctx.get("features.npy"), ctx.get("tracks.parquet"),
+                                       ctx.get("memberships.parquet"), ctx.cfg.embedding,
+                                       ctx.seed("embedding"))
+    save_artifact(ctx.cache / "encoder.safetensors", weights)
+    save_artifact(ctx.cache / "embedding_report.json", report)
+    return {}
+
+
+def _embedding_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
+    from pipeline.map import embed_with
+
+    path = ctx.cache / "encoder.safetensors"
+    weights = _cached("encoder", [path], lambda: read_weights(path))
+    features = np.asarray(read_npy(ctx.cache / "features.npy", mmap=True)[lo:hi])
+    out = _part_path(ctx, "embedding", "embedding", lo, hi, ".npy")
+    save_artifact(out, embed_with(weights, features, ctx.cfg.embedding))
+    return {"paths": [str(out)]}
+
+
+def _embedding_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
+    _concat_npy([Path(p["paths"][0]) for p in parts], ctx.cache / "embedding.npy")
+
+
+# --- neighbours ---
+
+def _neighbors_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    exact = n <= ctx.cfg.neighbors.exact_max
+    return partition_ranges(_cells(n, _knn_block(n) if exact else 65_536), rows)
+
+
+def _neighbors_fit(ctx: Context) -> dict:
+    from pipeline.map import NeighborIndex
+
+    t0 = time.perf_counter()
+    index = NeighborIndex.build(ctx.get("embedding.npy"), ctx.cfg.neighbors)
+    # The local stage saves its index after searching the graph, and faiss saves the
+    # search breadth that search set: one row of the graph leaves the same state.
+    index.graph_rows(0, 1, ctx.cfg.neighbors.k)
+    save_artifact(ctx.cache / "neighbors_index.npy", index.to_bytes())
+    return {"build_seconds": time.perf_counter() - t0}
+
+
+def _neighbor_index(ctx: Context):
+    """The stage's index, read once per worker from ``neighbors_index.npy`` + the
+    embedding (a faiss HNSW index is ~1.6x the embedding: far too large to send)."""
+    from pipeline.map import NeighborIndex
+
+    files = [ctx.cache / "neighbors_index.npy", ctx.cache / "embedding.npy"]
+    return _cached("neighbors", files, lambda: NeighborIndex.from_bytes(
+        read_npy(files[0]), read_npy(files[1]), ctx.cfg.neighbors))
+
+
+def _neighbors_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
+    t0 = time.perf_counter()
+    idx, sim = _neighbor_index(ctx).graph_rows(lo, hi, ctx.cfg.neighbors.k)
+    paths = [_part_path(ctx, "neighbors", what, lo, hi, ".npy") for what in ("idx", "sim")]
+    save_artifact(paths[0], idx)
+    save_artifact(paths[1], sim)
+    return {"paths": [str(p) for p in paths], "seconds": time.perf_counter() - t0}
+
+
+def _neighbors_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
+    from pipeline.map.neighbors import neighbors_report
+
+    for i, name in enumerate(("neighbors_idx.npy", "neighbors_sim.npy")):
+        _concat_npy([Path(p["paths"][i]) for p in parts], ctx.cache / name)
+    idx = read_npy(ctx.cache / "neighbors_idx.npy", mmap=True)
+    report = neighbors_report(_neighbor_index(ctx), idx, ctx.cfg.neighbors,
+                              ctx.seed("neighbors"), fit["build_seconds"],
+                              sum(p["seconds"] for p in parts))
+    save_artifact(ctx.cache / "neighbors_report.json", report)
+
+
+# --- projection (catalogs above fit_sample) ---
+
+def _spaces(ctx: Context) -> list[tuple[str, int]]:
+    """(space, its UMAP seed): the map, and the clustering space if configured (seed + 1,
+    as :func:`pipeline.map.build_projection` does)."""
+    seed = ctx.seed("projection")
+    return [("map2d", seed)] + ([("cluster", seed + 1)] if ctx.cfg.projection.cluster_dim else [])
+
+
+def _projection_applies(ctx: Context, n: int) -> bool:
+    return n > ctx.cfg.projection.fit_sample
+
+
+def _projection_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    """Ranges over the positions of the placed (unfitted) rows, inside the local path's
+    placement batches and, with exact search, its query blocks."""
+    cfg = ctx.cfg.projection
+    rest = n - cfg.fit_sample
+    exact = cfg.fit_sample <= ctx.cfg.neighbors.exact_max
+    inner = _knn_block(cfg.fit_sample) if exact else cfg.place_batch
+    cells = [(a, min(a + inner, b)) for lo, b in _cells(rest, cfg.place_batch)
+             for a in range(lo, b, inner)]
+    return partition_ranges(_merge_cells(cells, rows, cfg.place_batch), rows)
+
+
+def _merge_cells(cells: list[tuple[int, int]], rows: int, batch: int) -> list[tuple[int, int]]:
+    """Consecutive cells joined up to ``rows`` rows, never across a placement batch."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in cells:
+        if out and out[-1][1] == lo and lo % batch and hi - out[-1][0] <= rows:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _fit_rows(n: int, sample: int, seed: int) -> np.ndarray:
+    """The local path's seeded UMAP sample (pipeline/map/projection.py ``_reduce``)."""
+    return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+
+
+def _rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of the sorted rows *not* in ``fit_rows`` (without listing them all)."""
+    before = fit_rows - np.arange(len(fit_rows))  # unfitted rows before each fitted one
+    j = np.arange(r0, r1)
+    return j + np.searchsorted(before, j, side="right")
+
+
+def _projection_fit(ctx: Context) -> dict:
+    from pipeline.map import NeighborIndex, build_projection
+
+    cfg, nbr = ctx.cfg.projection, ctx.cfg.neighbors
+    emb = read_npy(ctx.cache / "embedding.npy", mmap=True)
+    n = len(emb)
+    for space, seed in _spaces(ctx):
+        rows = _fit_rows(n, cfg.fit_sample, seed)
+        x = np.asarray(emb[rows])
+        index = NeighborIndex.build(x, nbr)
+        graph = index.graph(min(cfg.n_neighbors, n - 1))
+        if space == "map2d":  # the sample alone is within fit_sample: fitted, not placed
+            coords = build_projection(x, cfg.model_copy(update={"cluster_dim": None}), seed,
+                                      graph, nbr)[0]
+        else:  # build_projection fits its clustering space with seed + 1
+            coords = build_projection(x, cfg, seed - 1, graph, nbr)[1]
+        folder = _scratch(ctx, "projection")
+        save_artifact(folder / f"{space}-fit_rows.npy", rows)
+        save_artifact(folder / f"{space}-coords.npy", coords.astype(np.float32))
+        save_artifact(folder / f"{space}-index.npy", index.to_bytes())
+    return {}
+
+
+def _projection_part(ctx: Context, fit: dict, r0: int, r1: int) -> dict:
+    from pipeline.map import NeighborIndex
+    from pipeline.map.projection import _place_from
+
+    emb = read_npy(ctx.cache / "embedding.npy", mmap=True)
+    folder, paths = _scratch(ctx, "projection"), []
+    for space, _ in _spaces(ctx):
+        files = [folder / f"{space}-{w}.npy" for w in ("fit_rows", "coords", "index")]
+
+        def load(files=files):
+            rows, coords, data = (read_npy(f) for f in files)
+            return rows, coords, NeighborIndex.from_bytes(data, emb[rows], ctx.cfg.neighbors)
+
+        fit_rows, coords, index = _cached(f"projection-{space}", files, load)
+        rows = _rest_rows(fit_rows, r0, r1)
+        placed = _place_from(index, np.asarray(emb[rows]), coords, ctx.cfg.projection.place_k)
+        paths.append(_part_path(ctx, "projection", space, r0, r1, ".npy"))
+        save_artifact(paths[-1], placed)
+    return {"paths": [str(p) for p in paths]}
+
+
+def _projection_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
+    n, folder = n_rows(ctx.cache), _scratch(ctx, "projection")
+    out = {}
+    for i, (space, _) in enumerate(_spaces(ctx)):
+        fit_rows, coords = (read_npy(folder / f"{space}-{w}.npy") for w in ("fit_rows", "coords"))
+        arr = np.empty((n, coords.shape[1]), np.float32)
+        arr[fit_rows] = coords
+        arr[_rest_rows(fit_rows, 0, n - len(fit_rows))] = np.concatenate(
+            [read_npy(Path(p["paths"][i])) for p in parts])
+        out[space] = arr
+    save_artifact(ctx.cache / "map2d.npy", out["map2d"])
+    save_artifact(ctx.cache / "cluster_space.npy", out.get("cluster", out["map2d"]))
+
+
+# --- genre ---
+
+GENRE_NOTE = ("accuracy on random and artist-disjoint splits: see "
+              "`python -m pipeline evaluate` (docs/EVALUATION.md)")  # as stages._run_genre
+
+
+def _genre_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    return partition_ranges(_cells(n, n), rows)  # LightGBM predicts each row on its own
+
+
+def _genre_fit(ctx: Context) -> dict:
+    from pipeline.recommend import NO_MODEL
+    from pipeline.recommend.genre import fit_genre_model
+
+    res, labels = fit_genre_model(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"),
+                                  ctx.seed("genre"), evaluate=False)
+    text = (res.model.model_to_string() if res.model is not None
+            else NO_MODEL.format(reason=res.report["reason"]))
+    res.report["note"] = GENRE_NOTE
+    save_artifact(ctx.cache / "genre_model.txt", text)
+    save_artifact(ctx.cache / "genre_report.json", res.report)
+    if res.model is None:  # nothing to predict: the table of known labels, whole
+        save_artifact(_scratch(ctx, "genre") / "whole.parquet", res.predictions)
+    else:
+        save_artifact(_scratch(ctx, "genre") / "labels.parquet",
+                      pd.DataFrame({"label": labels.to_numpy()}))
+    return {"classes": res.classes, "trained": res.model is not None}
+
+
+def _genre_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
+    from pipeline.recommend import apply_genre
+
+    if not fit["trained"]:
+        return {"paths": []}
+    import pyarrow.parquet as pq
+
+    from pipeline.recommend.genre import GENRE_FEATURES
+
+    path = ctx.cache / "genre_model.txt"
+    text = _cached("genre", [path], path.read_text)
+    wanted = {"track_id", "year", "decade", "track_name", "album_name", "artist",
+              *GENRE_FEATURES}
+    names = pq.ParquetFile(ctx.cache / "tracks.parquet").schema_arrow.names
+    tracks = read_rows(ctx.cache / "tracks.parquet", lo, hi,
+                       [c for c in names if c in wanted]).to_pandas()
+    labels = read_rows(_scratch(ctx, "genre") / "labels.parquet", lo, hi, ["label"])
+    labels = pd.Series(labels.column("label").to_numpy(zero_copy_only=False), dtype=object)
+    out = _part_path(ctx, "genre", "genre", lo, hi, ".parquet")
+    save_artifact(out, apply_genre(text, fit["classes"], tracks, labels, n_rows(ctx.cache)))
+    return {"paths": [str(out)]}
+
+
+def _genre_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
+    """genre_pred.parquet, built as :func:`pipeline.recommend.build_genre` builds it (one
+    frame from whole columns, so the inferred column types are the same)."""
+    if not fit["trained"]:
+        table = pd.read_parquet(_scratch(ctx, "genre") / "whole.parquet")
+    else:
+        frames = [pd.read_parquet(p["paths"][0]) for p in parts]
+        col = {c: np.concatenate([f[c].to_numpy(dtype=object if c != "genre_pred_prob"
+                                                 else float) for f in frames])
+               for c in frames[0].columns}
+        for c in ("genre_pred", "genre_filled"):  # a missing value is None, as built whole
+            col[c] = np.where(pd.isna(col[c]), None, col[c])
+        table = pd.DataFrame(col)
+    save_artifact(ctx.cache / "genre_pred.parquet", table)
+
+
+PARTITIONED: dict[str, Partitioned] = {
+    "embedding": Partitioned(_always, _embedding_ranges, _embedding_fit, _embedding_part,
+                             _embedding_combine),
+    "neighbors": Partitioned(_always, _neighbors_ranges, _neighbors_fit, _neighbors_part,
+                             _neighbors_combine),
+    "projection": Partitioned(_projection_applies, _projection_ranges, _projection_fit,
+                              _projection_part, _projection_combine),
+    "genre": Partitioned(_always, _genre_ranges, _genre_fit, _genre_part, _genre_combine),
+}
+
+
+def plan_for(name: str, ctx: Context, settings: PartitionConfig
+             ) -> tuple[Partitioned, list[tuple[int, int]]] | None:
+    """The partitioned form of stage ``name`` and its row ranges, or None to run it whole
+    (no such form, a catalog below ``settings.min_rows``, or the form does not apply)."""
+    form = PARTITIONED.get(name)
+    if form is None:
+        return None
+    n = n_rows(ctx.cache)
+    if n < settings.min_rows or not form.applies(ctx, n):
+        return None
+    return form, form.ranges(ctx, n, settings.rows)

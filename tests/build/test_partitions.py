@@ -1,0 +1,171 @@
+"""Partitioned stages on Dask: the same artifacts as the local engine when the embedding,
+neighbours (faiss HNSW), projection (above fit_sample) and genre stages really run over
+partitions of 64 rows; progress per partition from the CLI; a failed partition named with
+its stage and rows while the served build stays. Plus the partition arithmetic."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog_fixtures import small_config
+from pipeline import generations as gens
+from pipeline import load
+from pipeline.build import STAGES, build
+from pipeline.build.engines import dask as dask_engine
+from pipeline.build.engines.dask import local_cluster
+from pipeline.build.engines.partitions import (
+    ENV_MIN_ROWS,
+    ENV_ROWS,
+    MIN_PIECE,
+    PARTITIONED,
+    PartitionConfig,
+    _rest_rows,
+    partition_ranges,
+    read_rows,
+)
+from pipeline.config import NeighborConfig, ProjectionConfig
+from pipeline.errors import BuildError
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMING_KEY = re.compile(r"seconds|_s$|timings")
+ROWS = 64
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+
+
+def _config():
+    """Small enough that every partitioned form applies to the ~390-track catalog: HNSW
+    neighbours (exact_max 200), UMAP fitted on 150 tracks and the rest placed."""
+    cfg = small_config()
+    return cfg.model_copy(update={
+        "neighbors": NeighborConfig(exact_max=200),
+        "projection": ProjectionConfig(fit_sample=150)})
+
+
+def _env(monkeypatch=None) -> dict:
+    env = {ENV_MIN_ROWS: "1", ENV_ROWS: str(ROWS)}
+    if monkeypatch:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, catalog_csv):
+    """Local engine in-process; Dask through the CLI with partitions of 64 rows."""
+    import os
+
+    work = tmp_path_factory.mktemp("partitions")
+    (work / "cfg.json").write_text(_config().model_dump_json())
+    build([catalog_csv], work / "local", _config(), workers=1)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--catalog",
+                           str(catalog_csv), "--cache", str(work / "dask"), "--config",
+                           str(work / "cfg.json"), "--engine", "dask", "--workers", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **_env()})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, proc
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if not TIMING_KEY.search(k)}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def test_partitioned_stages_write_the_local_engines_bytes(builds):
+    work, proc = builds
+    for name in PARTITIONED:  # each form really ran, over several partitions
+        m = re.search(rf"stage {name}\s+runs over (\d+) partitions", proc.stderr)
+        assert m and int(m.group(1)) >= 3, (name, proc.stderr[-2000:])
+    for name in [o for s in STAGES for o in s.outputs]:
+        local, dask = (work / "local" / name).read_bytes(), (work / "dask" / name).read_bytes()
+        if name.endswith(".json"):
+            assert _untimed(json.loads(local)) == _untimed(json.loads(dask)), name
+        else:
+            assert local == dask, f"{name} differs between the local and the partitioned build"
+    report = json.loads((work / "dask" / "neighbors_report.json").read_text())
+    assert report["method"] == "faiss HNSW"
+    assert not (work / "dask" / ".parts").exists() or not any((work / "dask" / ".parts").iterdir())
+
+
+def test_cli_shows_progress_per_partition(builds):
+    _, proc = builds
+    for name in PARTITIONED:
+        n = int(re.search(rf"stage {name}\s+runs over (\d+) partitions", proc.stderr).group(1))
+        assert re.search(rf"{name}: fit done in [\d.]+ s on tcp://", proc.stderr)
+        for i in range(1, n + 1):
+            assert re.search(rf"{name}: partition {i}/{n} done \(rows \d+-\d+: \d+ rows in "
+                             r"[\d.]+ s, \d+ rows/s on tcp://", proc.stderr), (name, i)
+        assert re.search(rf"stage {name}\s+finished in [\d.]+ s over {n} partitions",
+                         proc.stderr)
+    assert re.search(r"stage clusters\s+finished in [\d.]+ s on tcp://", proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def _fails_in_second_embedding_partition(phase, name, fit, parts, lo, hi, *args):
+    if phase == "part" and name == "embedding" and lo == ROWS:
+        raise ValueError("planted failure")
+    from pipeline.build.engines.dask import _worker_phase
+
+    return _worker_phase(phase, name, fit, parts, lo, hi, *args)
+
+
+def test_a_failed_partition_is_named_and_the_served_build_stays(builds, catalog_csv,
+                                                                 monkeypatch):
+    work, _ = builds
+    cache = work / "dask"
+    served, manifest = gens.resolve(cache), (cache / "manifest.json").read_bytes()
+    _env(monkeypatch)
+    monkeypatch.setattr(dask_engine, "_worker_phase", _fails_in_second_embedding_partition)
+    with local_cluster(2, dashboard_address=":0") as cluster, \
+            pytest.raises(BuildError, match=rf"stage embedding, partition 2/\d+ \(rows "
+                                            rf"{ROWS}-{2 * ROWS - 1}\): ValueError: planted"):
+        build([catalog_csv], cache, _config(), force=True, engine="dask",
+              scheduler=cluster.scheduler_address)
+    assert gens.resolve(cache) == served and (cache / "manifest.json").read_bytes() == manifest
+    assert len(load(cache).tracks) > 0
+
+
+def test_partition_ranges_stay_inside_batches():
+    cells = [(0, 300), (300, 400), (400, 403)]
+    ranges = partition_ranges(cells, 64)
+    assert ranges[0] == (0, 64) and ranges[-1] == (400, 403)  # a short batch stays whole
+    assert (192, 300) in ranges and (300, 400) in ranges  # remainders of 44, 36 join in
+    covered = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+    assert np.array_equal(covered, np.arange(403))
+    for lo, hi in ranges:
+        assert any(a <= lo and hi <= b for a, b in cells)  # never across a batch
+        assert hi - lo >= MIN_PIECE or (lo, hi) in cells
+
+
+def test_rest_rows_are_the_unfitted_rows_in_order():
+    rng = np.random.default_rng(3)
+    fit = np.sort(rng.choice(1000, 137, replace=False))
+    rest = np.setdiff1d(np.arange(1000), fit)
+    assert np.array_equal(_rest_rows(fit, 0, len(rest)), rest)
+    assert np.array_equal(_rest_rows(fit, 100, 250), rest[100:250])
+
+
+def test_read_rows_reads_a_slice_across_row_groups(tmp_path):
+    df = pd.DataFrame({"a": np.arange(1000), "b": np.arange(1000) * 2.0})
+    df.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=128)
+    got = read_rows(tmp_path / "t.parquet", 100, 300, ["b"]).to_pandas()
+    assert got["b"].tolist() == (np.arange(100, 300) * 2.0).tolist()
+
+
+def test_partition_settings_are_typed(monkeypatch):
+    assert PartitionConfig().min_rows == 200_000
+    monkeypatch.setenv(ENV_ROWS, "10")
+    with pytest.raises(ValueError, match="rows"):
+        PartitionConfig.from_env()
+    assert {s.name for s in STAGES if s.partitioned} == set(PARTITIONED)

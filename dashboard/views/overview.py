@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:  # AppTest and `streamlit run` only add the script
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import guard, widgets  # noqa: E402
+from dashboard import changes, guard, loaders, widgets  # noqa: E402
 
 SILHOUETTE_WORDS = ((0.5, "well separated"), (0.25, "clearly separated, with some overlap"),
                     (0.0, "weakly separated"))
@@ -93,6 +93,17 @@ box({"good": "This build is good to explore: ",
     + " ".join(notes[:1]), icon=":material/fact_check:")
 for note in notes[1:]:
     st.markdown(note)
+
+head, change_notes = changes.summary(getattr(index, "changes", None) or {})
+if head:
+    st.subheader("What changed since the previous build")
+    st.markdown(head)
+    for note in change_notes:
+        st.markdown(f"- {note}")
+    moved = changes.cluster_table(index.changes, loaders.cluster_names(index))
+    if len(moved):
+        with st.expander(f"Clusters that changed ({len(moved)})"):
+            st.dataframe(moved, hide_index=True, width="stretch")
 
 st.subheader("Build metrics")
 c = st.columns(5)

@@ -1,0 +1,46 @@
+from dashboard.changes import cluster_table, summary
+
+UPDATE = {
+    "mode": "update",
+    "previous": {"generation": "g-1", "built_at": "2026-11-20T10:00:00", "n_tracks": 950},
+    "tracks": {"added": 50, "removed": 3, "edited": 2, "kept": 945},
+    "placed_by_transform_share": 0.26, "refit_advised": True,
+    "refit_reason": "26% of the tracks were placed without a refit (threshold 25%)",
+    "alignment": None,
+    "clusters": [{"id": 0, "name": "calm", "before": 100, "after": 100, "status": "same"},
+                 {"id": 1, "name": "loud", "before": 80, "after": 95, "status": "grew"},
+                 {"id": 2, "name": "odd", "before": 30, "after": 28, "status": "shrank"},
+                 {"id": 7, "name": "new one", "before": 0, "after": 12, "status": "appeared"},
+                 {"id": 5, "name": "gone", "before": 9, "after": 0, "status": "vanished"}],
+    "vanished_ids": [5],
+}
+
+
+def test_first_build_says_nothing():
+    assert summary({"mode": "fit", "previous": {"generation": None, "n_tracks": None}}) == ("", [])
+
+
+def test_update_summary_counts_and_advice():
+    head, notes = summary(UPDATE)
+    assert "updated in place" in head and "50 tracks added, 3 removed and 2 edited" in head
+    assert "2026-11-20" in head and "950" in head
+    text = " ".join(notes)
+    assert "1 appeared, 1 vanished, 1 grew, 1 shrank" in text
+    assert "26%" in text and "refit is advisable" in text and "threshold 25%" in text
+
+
+def test_refit_summary_reports_alignment():
+    refit = {**UPDATE, "mode": "refit", "refit_advised": False, "alignment": {
+        "shared_tracks": 945, "mean_displacement_share": 0.031, "kept_cluster_share": 0.97}}
+    head, notes = summary(refit)
+    assert "refitted" in head and "aligned" in head
+    assert any("945" in n and "97%" in n and "3.1%" in n for n in notes)
+    assert not any("advisable" in n for n in notes)
+
+
+def test_cluster_table_orders_changes_and_drops_unchanged():
+    df = cluster_table(UPDATE, names={1: "loud guitars"})
+    assert list(df["change"]) == ["appeared", "vanished", "grew", "shrank"]
+    assert 0 not in set(df["cluster"])
+    assert df.loc[df["cluster"] == 1, "name"].item() == "loud guitars"
+    assert df.loc[df["cluster"] == 5, "delta"].item() == -9

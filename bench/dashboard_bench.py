@@ -25,8 +25,9 @@ in seconds:
 ``--cpu`` measures instead what each page view COSTS, in CPU seconds (user + system, from
 ``/proc``, so robust to other load on the machine, unlike wall times): one browser session
 goes round the pages ``--repeat`` times doing ``bench/concurrency_bench.py``'s visit (open
-through the sidebar, the page's main action), and each view's CPU seconds of Chromium (the
-bench's process tree minus the server) and of the server are recorded; plus each page's
+through the sidebar, the page's main action), and each view's CPU seconds of the client
+(the bench's process tree minus the server: Chromium, Playwright's driver, the bench), of
+Chromium's renderer processes alone and of the server are recorded; plus each page's
 first open by URL in a new browser context.
 
 Page opens in the first repeat include loading the cache and the recommender.
@@ -493,15 +494,18 @@ async def _cpu_rounds(cb, base: str, repeat: int, queries: list[str]) -> dict:
 
     srv = cb.server_pid()
 
-    def cpu() -> tuple[float, float]:
+    def cpu() -> tuple[float, float, float]:
         s, tree = cb.tree_cpu(srv)
-        return cb.tree_cpu(os.getpid(), exclude=tree)[0], s
+        client, pids = cb.tree_cpu(os.getpid(), exclude=tree)
+        return client, s, _renderer_cpu(pids)
 
     out: dict[str, dict[str, list[float]]] = {}
 
     def add(name: str, c0, c1, t: float) -> None:
-        d = out.setdefault(name, {"client_cpu_s": [], "server_cpu_s": [], "wall_s": []})
+        d = out.setdefault(name, {"client_cpu_s": [], "renderer_cpu_s": [], "server_cpu_s": [],
+                                  "wall_s": []})
         d["client_cpu_s"].append(c1[0] - c0[0])
+        d["renderer_cpu_s"].append(c1[2] - c0[2])
         d["server_cpu_s"].append(c1[1] - c0[1])
         d["wall_s"].append(t)
 
@@ -540,9 +544,24 @@ async def _cpu_rounds(cb, base: str, repeat: int, queries: list[str]) -> dict:
     views = [k for k in res if k.startswith("view:")]
     res["view: mean of the six pages"] = {
         m: round(statistics.mean(res[k][m] for k in views), 3)
-        for m in ("client_cpu_s", "server_cpu_s", "wall_s")}
+        for m in ("client_cpu_s", "renderer_cpu_s", "server_cpu_s", "wall_s")}
     res["errors"] = stats.errors
     return res
+
+
+def _renderer_cpu(pids: set[int]) -> float:
+    """CPU seconds of the Chromium renderer processes among ``pids`` (the pages' own work:
+    scripts, layout, paint; not the browser, GPU and network processes or the bench)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            if b"--type=renderer" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:

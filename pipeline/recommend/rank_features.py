@@ -9,6 +9,12 @@ Two feature sets: ``hybrid`` uses the seed's playlist and artist history; ``cont
 treats the seed as a new track (cold start) and uses only its audio features, year and
 popularity (the candidate's own catalog statistics are still allowed).
 
+Artist profiles (ranker v3): the mean embedding, audio features and year of each artist's
+catalog tracks (content only, no playlist enters them), compared between the seed's and the
+candidate's artists. Playlists are drawn artist by artist, so two artists' typical sound
+says more about a shared playlist than two single tracks do (hybrid P@10 0.225 -> 0.242,
+docs/EVALUATION.md).
+
 No feature describes the *candidate's* own playlists (its playlist count, its genre from
 playlists): under a held-out-playlist protocol a track with no known playlist is by
 construction in a held-out one, so such a feature tells the ranker which tracks are hits
@@ -32,6 +38,9 @@ CONTENT_FEATURES = ["emb_cos", "raw_cos", "year_gap", "pop_c", "pop_s", "pop_dif
                     "artist_genre_match", "artist_subgenre_match"]
 HISTORY_FEATURES = ["cooc", "cooc_norm", "artist_cooc", "artist_pair_cooc", "same_artist",
                     "same_album", "deg_s"]
+# The seed's artist is artist history, so these are hybrid-only (cold start: a new track).
+ARTIST_FEATURES = ["artist_emb_cos", "seed_cartist_cos", "sartist_cand_cos", "artist_raw_cos",
+                   "artist_year_gap"]
 ARTIST_NEIGHBOURS = 20      # co-occurring artists whose tracks become candidates
 TRACKS_PER_ARTIST = 10
 GRAPH_K = 50                # graph neighbours searched for the neighbour label estimate
@@ -59,6 +68,9 @@ class Signals:
         cluster: (n,) KMeans cluster of the embedding.
         album_code, year, popularity, artist_size: (n,) catalog attributes.
         artist_rows / album_rows: code -> track rows, for same-artist/album candidates.
+        artist_emb: (n_artists, dim) unit mean embedding of each artist's catalog tracks.
+        artist_x: (n_artists, n_features) mean of ``x`` over each artist's tracks.
+        artist_year: (n_artists,) mean year of each artist's tracks.
         index: neighbour search over ``emb`` (exact, or HNSW for large catalogs).
     """
 
@@ -79,6 +91,9 @@ class Signals:
     artist_size: np.ndarray
     artist_rows: RowGroups
     album_rows: RowGroups
+    artist_emb: np.ndarray
+    artist_x: np.ndarray
+    artist_year: np.ndarray
     index: NeighborIndex
 
     @property
@@ -155,13 +170,31 @@ def build_signals(tracks: pd.DataFrame, x: np.ndarray, feature_names: list[str],
     year = tracks["year"].fillna(tracks["decade"] + 5).astype(float).to_numpy()
     year = np.where(np.isnan(year), np.nanmedian(year) if np.isfinite(year).any() else 2000, year)
     pop = tracks["popularity"].astype(float).fillna(0).to_numpy()
+    artist_emb, artist_x, artist_year = artist_profiles(cooc.artist_code, emb, x, year)
     return Signals(
         x=np.asarray(x, np.float32), feature_names=list(feature_names),
         emb=np.asarray(emb, np.float32), cooc=cooc, **labels,
         cluster=cluster, album_code=album_code, year=year, popularity=pop,
         artist_size=np.bincount(cooc.artist_code)[cooc.artist_code].astype(np.float32),
         artist_rows=RowGroups.of(cooc.artist_code), album_rows=RowGroups.of(album_code),
-        index=index)
+        artist_emb=artist_emb, artist_x=artist_x, artist_year=artist_year, index=index)
+
+
+def artist_profiles(artist: np.ndarray, emb: np.ndarray, x: np.ndarray, year: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per artist, from its catalog tracks only (no playlist): the unit mean embedding
+    (n_artists, dim), the mean features (n_artists, n_features) and mean year (n_artists,),
+    all float32. One sparse product each: linear in n, no per-track copy."""
+    import scipy.sparse as sp
+
+    n_art = int(artist.max()) + 1 if len(artist) else 0
+    counts = np.bincount(artist, minlength=n_art).astype(np.float64)
+    mean = sp.csr_matrix((1.0 / counts[artist], (artist, np.arange(len(artist)))),
+                         shape=(n_art, len(artist)))
+    e = np.asarray(mean @ np.asarray(emb, np.float64))
+    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-9)
+    return (e.astype(np.float32), np.asarray(mean @ np.asarray(x, np.float64), np.float32),
+            (mean @ np.asarray(year, np.float64)).astype(np.float32))
 
 
 def embedding_neighbours(sig: Signals, seeds: np.ndarray, k: int) -> np.ndarray:
@@ -282,12 +315,21 @@ def _seed_labels(sig: Signals, s: np.ndarray, content_only: bool) -> tuple[np.nd
 
 def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,
                       cand: np.ndarray) -> dict[str, np.ndarray]:
-    """Features that need the seed's known playlists, artist or album."""
+    """Features that need the seed's known playlists, artist or album (the artist
+    profiles: content of the two artists' catalog tracks)."""
     s = seeds[group]
     shared = lookup(sig.cooc.counts(seeds), group, cand)
     deg = sig.cooc.degree
     art = sig.cooc.artist_code
+    a_s, a_c = art[s], art[cand]
+    ax = sig.artist_x
+    unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)  # noqa: E731
     return {
+        "artist_emb_cos": _rowdot(sig.artist_emb[a_s], sig.artist_emb[a_c]),
+        "seed_cartist_cos": _rowdot(sig.emb[s], sig.artist_emb[a_c]),
+        "sartist_cand_cos": _rowdot(sig.artist_emb[a_s], sig.emb[cand]),
+        "artist_raw_cos": _rowdot(unit(ax[a_s]), unit(ax[a_c])),
+        "artist_year_gap": np.abs(sig.artist_year[a_s] - sig.artist_year[a_c]),
         "cooc": shared,
         "cooc_norm": shared / np.sqrt(np.maximum(deg[s] * deg[cand], 1.0)),
         "artist_cooc": lookup(sig.cooc.artist_counts(seeds), group, art[cand]),
@@ -301,4 +343,4 @@ def _history_features(sig: Signals, seeds: np.ndarray, group: np.ndarray,
 def feature_columns(feature_names: list[str], content_only: bool) -> list[str]:
     """The ranker's input columns, in order."""
     cols = CONTENT_FEATURES + [f"d_{n}" for n in feature_names]
-    return cols if content_only else cols + HISTORY_FEATURES
+    return cols if content_only else cols + HISTORY_FEATURES + ARTIST_FEATURES

@@ -1,4 +1,5 @@
-"""Hybrid ranker: LightGBM LambdaRank over (seed, candidate) pairs, saved as LightGBM text.
+"""Hybrid ranker: a LightGBM ranker (XE-NDCG by default, LambdaRank optional) over
+(seed, candidate) pairs, saved as LightGBM text.
 
 Training without leakage: the known playlists are split once more. The *fit* part trains
 an embedding and the co-occurrence counts; the *label* part supplies seeds and the truth
@@ -81,7 +82,8 @@ def _sample_pairs(group: np.ndarray, cand: np.ndarray, relevant: list[np.ndarray
 
 def fit_booster(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, cfg: RankerConfig,
                 seed: int, columns: list[str]):
-    """LambdaRank on grouped pairs; deterministic under ``seed``. Returns a ``lgb.Booster``.
+    """A LightGBM ranker (``cfg.objective``) on grouped pairs; deterministic under ``seed``.
+    Returns a ``lgb.Booster``.
 
     Args:
         x: (n_pairs, n_columns) float32 (LightGBM reads it without a float64 copy);
@@ -89,7 +91,7 @@ def fit_booster(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, cfg: RankerConf
     """
     import lightgbm as lgb
 
-    params = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
+    params = {"objective": cfg.objective, "metric": "ndcg", "eval_at": [10],
               "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
               "min_data_in_leaf": cfg.min_child_samples, "feature_fraction": 0.9,
               "bagging_fraction": 0.8, "bagging_freq": 1, "lambdarank_truncation_level": 30,

@@ -18,8 +18,12 @@ from dashboard import colors
 
 FEATURES = ("energy", "danceability", "valence", "tempo", "acousticness", "loudness",
             "speechiness", "instrumentalness", "liveness")
-COLOR_BY = ("cluster", "genre", *FEATURES, "year", "popularity")
-CATEGORICAL = ("cluster", "genre")
+COLOR_BY = ("cluster", "genre", *FEATURES, "year", "popularity", "new tracks")
+CATEGORICAL = ("cluster", "genre", "new tracks")
+# "new tracks" colours what the last build added or edited (track_status.parquet); a build
+# with no previous one has no such colouring.
+STATUS_LABELS = ("kept", "new", "edited")
+STATUS_COLORS = ("#c8c8c8", "#e4572e", "#2e86de")
 RANGE_FEATURES = ("energy", "danceability", "valence", "tempo", "acousticness", "popularity")
 LEVELS = 255           # numeric channels: code 0 = missing, 1..255 = value in [lo, hi]
 MAX_VERTICES = 256     # a lasso is simplified to at most this many vertices
@@ -63,20 +67,37 @@ class MapArrays:
     cluster: np.ndarray                 # (n,) int32, -1 = unclustered
     genre: np.ndarray                   # (n,) object, "unknown" where missing
     numeric: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n,) float64
+    status: np.ndarray | None = None    # (n,) uint8 code of STATUS_LABELS; None: first build
 
     @property
     def n(self) -> int:
         return len(self.xy)
 
 
-def map_arrays(tracks: pd.DataFrame, coords: np.ndarray) -> MapArrays:
-    """The map's arrays from a build's track table and coordinates (n, 2)."""
+def map_arrays(tracks: pd.DataFrame, coords: np.ndarray,
+               track_status: pd.DataFrame | None = None) -> MapArrays:
+    """The map's arrays from a build's track table and coordinates (n, 2); ``track_status``
+    (the build's track_status.parquet, row-aligned) marks what the last build added."""
     numeric = {c: tracks[c].to_numpy(dtype=float, na_value=np.nan)
                for c in (*FEATURES, "year", "popularity")}
     genre = tracks["genre"].astype("string").fillna("unknown").to_numpy(dtype=object)
     return MapArrays(xy=np.ascontiguousarray(coords, dtype=np.float32),
                      cluster=tracks["cluster"].to_numpy(dtype=np.int32),
-                     genre=genre, numeric=numeric)
+                     genre=genre, numeric=numeric, status=status_codes(tracks, track_status))
+
+
+def status_codes(tracks: pd.DataFrame, track_status: pd.DataFrame | None) -> np.ndarray | None:
+    """(n,) uint8 codes of STATUS_LABELS, or None when there is nothing to contrast: no
+    previous build (a first build marks every track new), nothing new, an older cache, or a
+    table that is not row-aligned with the tracks."""
+    if track_status is None or len(track_status) != len(tracks) or not np.array_equal(
+            track_status["track_id"].to_numpy(), tracks["track_id"].to_numpy()):
+        return None
+    status = track_status["status"].astype(str).to_numpy()
+    codes = np.zeros(len(status), np.uint8)
+    for code, label in enumerate(STATUS_LABELS[1:], start=1):
+        codes[status == label] = code
+    return codes if codes.any() and not codes.all() else None
 
 
 def quantise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -121,8 +142,12 @@ def map_channels(arrays: MapArrays, names: dict[int, str]) -> dict[str, Channel]
     """Every colouring of ``COLOR_BY`` as a compact channel."""
     out = {"cluster": cluster_channel(arrays.cluster, names),
            "genre": genre_channel(arrays.genre)}
-    for name in COLOR_BY[2:]:
-        out[name] = _numeric(name, arrays.numeric[name])
+    for name in COLOR_BY:
+        if name in arrays.numeric:
+            out[name] = _numeric(name, arrays.numeric[name])
+    if arrays.status is not None:
+        out["new tracks"] = Channel("new tracks", arrays.status, "category",
+                                    labels=STATUS_LABELS, colors=STATUS_COLORS)
     return out
 
 
@@ -135,11 +160,12 @@ class MapFilters:
     clusters: tuple[int, ...] | None = None
     ranges: tuple[tuple[str, float, float], ...] = ()
     show_noise: bool = True
+    only_new: bool = False          # only the tracks the last build added or edited
 
     @property
     def active(self) -> bool:
         return bool(self.years or self.genres or self.clusters or self.ranges
-                    or not self.show_noise)
+                    or not self.show_noise or self.only_new)
 
 
 def visible_mask(arrays: MapArrays, f: MapFilters) -> np.ndarray:
@@ -158,6 +184,8 @@ def visible_mask(arrays: MapArrays, f: MapFilters) -> np.ndarray:
         mask &= (v >= lo) & (v <= hi)
     if not f.show_noise:
         mask &= arrays.cluster != -1
+    if f.only_new:
+        mask &= arrays.status > 0 if arrays.status is not None else False
     return mask
 
 
@@ -166,11 +194,11 @@ def counts_caption(mask: np.ndarray, cluster: np.ndarray, f: MapFilters) -> str:
     n, shown = len(mask), int(mask.sum())
     if shown == n:
         return f"Showing all {n:,} tracks."
-    parts = []
+    parts = ["only tracks new or edited in the last build"] if f.only_new else []
     noise = cluster == -1
     if not f.show_noise:
         parts.append(f"{int(noise.sum()):,} unclustered hidden")
-    f_on = MapFilters(f.years, f.genres, f.clusters, f.ranges, True)
+    f_on = MapFilters(f.years, f.genres, f.clusters, f.ranges, True, f.only_new)
     if f_on.active:
         hidden = n - shown - (int(noise.sum()) if not f.show_noise else 0)
         parts.append(f"{hidden:,} filtered out")

@@ -71,7 +71,7 @@ def meta_json(arrays: MapArrays, channels: dict[str, Channel], key: str) -> dict
             "bounds": [float(xy[:, 0].min()), float(xy[:, 0].max()),
                        float(xy[:, 1].min()), float(xy[:, 1].max())] if arrays.n else [0, 1, 0, 1],
             "fit": fit_bounds(xy),
-            "color_by": list(COLOR_BY), "scale": list(VIRIDIS),
+            "color_by": [c for c in COLOR_BY if c in channels], "scale": list(VIRIDIS),
             "channels": {name: ch.meta() for name, ch in channels.items()}}
 
 

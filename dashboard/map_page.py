@@ -63,7 +63,7 @@ class MapBuild:
 def map_build(cache: str, mtime: float) -> MapBuild:
     index = loaders._load_index(cache, mtime)
     names = loaders.cluster_names(index)
-    arrays = map_arrays(index.tracks, index.coords)
+    arrays = map_arrays(index.tracks, index.coords, getattr(index, "track_status", None))
     return loaders.mark_loaded(MapBuild(
         map_files.build_folder_key(cache, mtime), arrays, map_channels(arrays, names), names,
         index.tracks, _slider_bounds(arrays), index.tracks["track_id"].to_numpy(dtype=object)))
@@ -120,9 +120,9 @@ def all_shown(build: MapBuild) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _shown(cache: str, mtime: float, years, genres, clusters, ranges, show_noise: bool
-           ) -> tuple[np.ndarray | None, str | None, str]:
-    f = MapFilters(years, genres, clusters, ranges, show_noise)
+def _shown(cache: str, mtime: float, years, genres, clusters, ranges, show_noise: bool,
+           only_new: bool = False) -> tuple[np.ndarray | None, str | None, str]:
+    f = MapFilters(years, genres, clusters, ranges, show_noise, only_new)
     if not f.active:
         return None, None, "all"
     mask = visible_mask(map_build(cache, mtime).arrays, f)
@@ -132,7 +132,8 @@ def _shown(cache: str, mtime: float, years, genres, clusters, ranges, show_noise
 
 def shown(cache: str, mtime: float, f: MapFilters) -> tuple[np.ndarray | None, str | None, str]:
     """(mask (n,) bool or None when all are shown, its bits in base64, a revision)."""
-    return _shown(cache, mtime, f.years, f.genres, f.clusters, f.ranges, f.show_noise)
+    return _shown(cache, mtime, f.years, f.genres, f.clusters, f.ranges, f.show_noise,
+                  f.only_new)
 
 
 def range_filters(build: MapBuild) -> tuple[tuple[str, float, float], ...]:

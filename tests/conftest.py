@@ -39,3 +39,18 @@ def real_cache(tmp_path_factory, real_catalog) -> Path:
     cache = tmp_path_factory.mktemp("real_cache")
     build([real_catalog], cache, PipelineConfig())
     return cache
+
+
+@pytest.fixture(scope="session")
+def updated_cache(tmp_path_factory) -> Path:
+    """A small build updated in place: 30 tracks added, 10 removed (changes.json, track_status)."""
+    from pipeline.build import build
+
+    work = tmp_path_factory.mktemp("overview-update")
+    make_catalog(400, seed=0).to_csv(work / "a.csv", index=False)
+    b = make_catalog(430, seed=0)
+    b[~b["track_id"].isin([f"T{i:05d}" for i in range(100, 110)])].to_csv(work / "b.csv",
+                                                                           index=False)
+    build([work / "a.csv"], work / "cache", small_config())
+    build([work / "b.csv"], work / "cache", small_config())
+    return work / "cache"

@@ -37,16 +37,26 @@ ranges = map_page.range_filters(build)
 state.restore("map_color", COLOR_BY[0], "color", lambda v: COLOR_BY[COLOR_BY.index(v[0])])
 state.restore("map_search", "", "q")
 state.restore("map_noise", True, "noise", lambda v: {"0": False, "1": True}[v[0]])
-c = st.columns([3, 2])
+state.restore("map_new", False, "new", lambda v: {"0": False, "1": True}[v[0]])
+has_new = build.arrays.status is not None       # the last build added or edited tracks
+if st.session_state["map_color"] not in build.channels:   # e.g. "new tracks" from an old URL
+    st.session_state["map_color"] = COLOR_BY[0]
+c = st.columns([3, 2, 2] if has_new else [3, 2])
 query = c[0].text_input("Search a track or artist", key="map_search",
                         placeholder="e.g. daft pnk, bohemian rapsody, Levels Avicii",
                         help="Typos are fine; one release per song is listed.")
 show_noise = c[1].toggle("Show unclustered tracks", key="map_noise",
                          help="Tracks HDBSCAN put in no cluster (label -1).")
+only_new = has_new and c[2].toggle(
+    "Only new tracks", key="map_new",
+    help="Tracks the last build added or edited (placed next to their most similar tracks "
+         "without moving the others). Colour by 'new tracks' to see them among the rest.")
 state.keep("map_search", "q", default="")
 state.keep("map_noise", "noise", lambda v: str(int(v)), default=True)
+if has_new:
+    state.keep("map_new", "new", lambda v: str(int(v)), default=False)
 
-filters = MapFilters(years, genres, clusters, ranges, show_noise)
+filters = MapFilters(years, genres, clusters, ranges, show_noise, bool(only_new))
 mask, mask_b64, mask_rev = map_page.shown(cache, mtime, filters)
 map_page.handle_event(index, build, mask)            # colour, lasso/box, click from the map
 state.keep("map_color", "color", default=COLOR_BY[0])

@@ -66,7 +66,7 @@ def test_quantise_codes_missing_as_zero_and_clips():
 
 def test_channels_decode_to_the_tracks(tracks, arrays):
     ch = map_channels(arrays, {0: "0 · calm", 3: "3 · loud"})
-    assert list(ch) == list(COLOR_BY)
+    assert list(ch) == [c for c in COLOR_BY if c != "new tracks"]  # a first build
     cl = ch["cluster"]
     assert np.array_equal(np.asarray(cl.ids)[cl.codes], tracks["cluster"].to_numpy())
     assert cl.ids[0] == -1 and cl.labels[0] == "unclustered"
@@ -153,3 +153,26 @@ def test_bounds_pad_the_rows():
     xy = np.array([[0, 0], [10, 5], [100, 100]], dtype="float32")
     assert bounds(xy, [0, 1]) == [-1.5, 11.5, -1.0, 6.0]
     assert bounds(xy, [2]) == [99.0, 101.0, 99.0, 101.0]
+
+
+def test_status_channel_and_only_new_filter(tracks):
+    from dashboard.map_data import STATUS_LABELS, status_codes
+
+    coords = np.zeros((len(tracks), 2), np.float32)
+    tracks = tracks.assign(track_id=[f"t{i}" for i in range(len(tracks))])
+    status = pd.DataFrame({"track_id": tracks["track_id"], "status": "kept"})
+    status.loc[::10, "status"] = "new"
+    status.loc[5::50, "status"] = "edited"
+    arrays = map_arrays(tracks, coords, status)
+    ch = map_channels(arrays, {})["new tracks"]
+    assert ch.labels == STATUS_LABELS
+    assert ch.meta()["counts"] == [int((status["status"] == s).sum()) for s in STATUS_LABELS]
+    mask = visible_mask(arrays, MapFilters(only_new=True))
+    assert np.array_equal(mask, (status["status"] != "kept").to_numpy())
+    # no previous build, an all-kept table or one not aligned with the tracks: no colouring
+    assert status_codes(tracks, None) is None
+    assert status_codes(tracks, status.assign(status="kept")) is None
+    assert status_codes(tracks, status.iloc[::-1]) is None
+    assert "new tracks" not in map_channels(map_arrays(tracks, coords), {})
+    assert not visible_mask(map_arrays(tracks, coords), MapFilters(only_new=True)).any()
+    assert status_codes(tracks, status.assign(status="new")) is None      # a first build

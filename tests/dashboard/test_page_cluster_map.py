@@ -308,3 +308,34 @@ def test_cluster_and_genre_colours_are_fixed(app, map_root):
     meta = json.loads((map_root / key / "meta.json").read_text())["channels"]
     assert meta["cluster"]["colors"] == [colors.cluster_color(c) for c in meta["cluster"]["ids"]]
     assert meta["genre"]["colors"] == [colors.genre_color(g) for g in meta["genre"]["labels"]]
+
+
+def test_new_tracks_colour_and_filter_after_an_update(app, updated_cache, map_root,
+                                                      monkeypatch):
+    import pipeline
+
+    monkeypatch.setenv("CACHE_DIR", str(updated_cache))
+    index = pipeline.load(updated_cache)
+    new = (index.track_status["status"] != "kept").to_numpy()
+    assert new.sum() == 30
+    at = app("cluster_map").run()
+    assert not at.exception
+    key = _args(at)["base"].rstrip("/").rsplit("/", 1)[-1]
+    meta = json.loads((map_root / key / "meta.json").read_text())
+    assert "new tracks" in meta["color_by"]
+    assert meta["channels"]["new tracks"]["counts"][:2] == [len(new) - 30, 30]
+    at.toggle(key="map_new").set_value(True).run()
+    assert not at.exception
+    assert np.array_equal(_mask(_args(at), len(new)), new)
+    assert at.query_params["new"] == "1"
+    assert any(c.value.startswith(f"Showing 30 of {len(new):,} tracks (only tracks new")
+               for c in at.caption)
+
+
+def test_a_first_build_has_no_new_tracks_colouring(app, map_root):
+    at = app("cluster_map")
+    at.query_params["color"] = "new tracks"
+    at.run()
+    assert not at.exception
+    assert _args(at)["color"] == "cluster"
+    assert "map_new" not in [t.key for t in at.toggle]

@@ -3,24 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from catalog_fixtures import make_catalog, small_config
-from pipeline.build import build
-
 PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "overview.py"
-
-
-@pytest.fixture(scope="module")
-def updated_cache(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("overview-update")
-    make_catalog(400, seed=0).to_csv(work / "a.csv", index=False)
-    b = make_catalog(430, seed=0)
-    b[~b["track_id"].isin([f"T{i:05d}" for i in range(100, 110)])].to_csv(work / "b.csv",
-                                                                           index=False)
-    build([work / "a.csv"], work / "cache", small_config())
-    build([work / "b.csv"], work / "cache", small_config())
-    return work / "cache"
 
 
 def test_overview_reports_the_update(updated_cache, monkeypatch):

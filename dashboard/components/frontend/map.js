@@ -85,7 +85,7 @@ function channel(name) {          // a promise of the codes of one colouring
   if (S.codes[name]) return Promise.resolve(S.codes[name]);
   if (!S.loading[name]) {
     const dtype = S.meta.channels[name].dtype;
-    S.loading[name] = fetchGz(`${S.base}c_${name}.bin.gz`).then((buf) => {
+    S.loading[name] = fetchGz(`${S.base}c_${encodeURIComponent(name)}.bin.gz`).then((buf) => {
       S.codes[name] = dtype === "uint16" ? new Uint16Array(buf) : new Uint8Array(buf);
       return S.codes[name];
     });

@@ -118,7 +118,8 @@ class RankerConfig(_Strict):
     n_cooc: int = Field(150, ge=0)             # co-occurrence candidates per seed
     n_same: int = Field(50, ge=0)              # same-artist / same-album candidates per seed
     # Playlists that label the groups. 0.3 instead of 0.2: more labelled groups outweigh
-    # the weaker fit-split signals (hybrid P@10 0.244 -> 0.247, docs/EVALUATION.md).
+    # the weaker fit-split signals (hybrid P@10 0.244 -> 0.247 in the ablation listed in
+    # docs/EVALUATION.md; ranker stage: 7,634 instead of ~5,300 training groups).
     label_playlist_share: float = Field(0.3, gt=0, lt=0.5)
     # 70 seeds x 60 negatives: P@10 +0.006 over 30 x 40 in the protocol, ranker stage +25 s.
     seeds_per_playlist: int = Field(70, ge=1)

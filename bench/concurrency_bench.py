@@ -93,6 +93,7 @@ COUNT_RUNS = """(() => {
         const next = i + 1 < records.length ? records[i + 1].oldValue : now;
         if (next === 'running' && r.oldValue !== 'running') window.__ceRuns += 1;
       });
+      if (now !== 'running') window.__ceIdleAt = performance.now();  // when the run ended
     }).observe(app, {attributes: true, attributeOldValue: true,
                      attributeFilter: ['data-test-script-state']});
   };
@@ -103,35 +104,37 @@ COUNT_RUNS = """(() => {
   find.observe(document, {childList: true, subtree: true});
 })()"""
 STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state')]; }"""
+  return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state'),
+          window.__ceIdleAt || 0, performance.now()]; }"""
+NOW = "() => performance.now()"
+POLL_S = 0.25   # the page records when a run ends; polling only reads it (each poll costs
+                # the starved browser CPU: at 50 ms, 0.07 CPU s per second per session)
 IDLE = ("notRunning", "compilationError")
 
 
 async def runs(page) -> int | None:
     """The run count to pass to :func:`settle` as ``after``; None when a run is going on
     now (a click then may restart it without a new start being seen)."""
-    n, state = await page.evaluate(STATE)
+    n, state, _, _ = await page.evaluate(STATE)
     return n if state in IDLE else None
 
 
 async def settle(page, t0: float, timeout: float, after: int | None = None,
                  quiet: float = 0.3) -> float:
-    """Seconds from ``t0`` until the app's script stopped running (and stayed stopped for
-    ``quiet`` seconds, not counted). With ``after`` (a run count), a run must have started
-    since, within 5 s, else :class:`NoWidget` (the click did nothing)."""
+    """Seconds from ``t0`` (the page's ``performance.now()`` in ms, read just before the
+    click) until the app's script stopped running, as the page itself recorded it (and it
+    stayed stopped for ``quiet`` seconds, not counted). With ``after`` (a run count), a run
+    must have started since; if none has within ``timeout``, :class:`NoWidget` (the click
+    did nothing; a starved browser may take many seconds to start one)."""
     deadline = time.monotonic() + timeout
-    calm, calm_runs = None, None
     while time.monotonic() < deadline:
-        n, state = await page.evaluate(STATE)
-        if after is not None and n <= after:
-            if time.perf_counter() - t0 > 5:
-                raise NoWidget("the action started no script run")
-            calm = None
-        elif state not in IDLE or n != calm_runs:
-            calm, calm_runs = (time.perf_counter(), n) if state in IDLE else (None, None)
-        elif time.perf_counter() - calm >= quiet:
-            return calm - t0
-        await asyncio.sleep(0.05)
+        n, state, idle_at, now = await page.evaluate(STATE)
+        started = after is None or n > after
+        if started and state in IDLE and now - idle_at >= quiet * 1000:
+            return max(idle_at - t0, 0.0) / 1000
+        await asyncio.sleep(POLL_S)
+    if after is not None and n <= after:
+        raise NoWidget(f"the action started no script run in {timeout:.0f} s")
     raise Unsettled(f"still running after {timeout:.0f} s")
 
 
@@ -144,7 +147,7 @@ async def drawn(page, title: str, ready: str | None, timeout: float) -> None:
 
 async def open_page(page, path: str, title: str, ready: str | None, timeout: float) -> float:
     """Go to a page through the sidebar (same session); seconds until it settled."""
-    t0 = time.perf_counter()
+    t0 = await page.evaluate(NOW)
     await page.locator('[data-testid="stSidebarNav"] a', has_text=NAV[path]).first.click()
     await drawn(page, title, ready, timeout)   # the new page's title: it has run
     return await settle(page, t0, timeout)
@@ -190,13 +193,14 @@ async def act(page, path: str, rng: random.Random, queries: list[str], timeout: 
         if not await build.count() or await build.first.is_disabled():
             before = await runs(page)
             await _choose(page, MAIN, "Clusters", rng, skip=("Select all",), wait_s=timeout)
-            await settle(page, time.perf_counter(), timeout, after=before)
+            await settle(page, await page.evaluate(NOW), timeout, after=before)
         await build.first.click()
         await page.get_by_role("heading", name="Your playlist").first.wait_for(
             timeout=timeout * 1000)
     elif path == "recommend":
         field_ = page.get_by_label("Search a track or artist").first
-        await field_.fill(rng.choice(queries))
+        now = await field_.input_value()   # the same text again would start no run
+        await field_.fill(rng.choice([q for q in queries if q != now] or queries))
         await field_.press("Enter")
         await page.get_by_text("Because you picked").first.wait_for(timeout=timeout * 1000)
     else:
@@ -215,7 +219,7 @@ async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: rand
         stats.opens.setdefault(name, []).append(await open_page(page, path, title, ready,
                                                                 timeout))
         if not await page.locator(FAILED).count():
-            before, t0 = await runs(page), time.perf_counter()
+            before, t0 = await runs(page), await page.evaluate(NOW)
             if await act(page, path, rng, queries, timeout):
                 stats.actions.setdefault(name, []).append(
                     await settle(page, t0, timeout, after=before))
@@ -273,7 +277,7 @@ async def _recover(page, base: str, spec: tuple[str, str, str | None], timeout: 
     try:
         await page.goto(f"{base}/{spec[0]}")
         await drawn(page, spec[1], spec[2], timeout)
-        await settle(page, time.perf_counter(), timeout)
+        await settle(page, 0.0, timeout)       # a new document: its clock starts at 0
     except Exception as exc:  # noqa: BLE001 - the next visit records what is wrong
         log.warning("recovery failed: %s", str(exc).splitlines()[0])
 
@@ -287,7 +291,7 @@ async def warm_up(browser, base: str, timeout: float) -> float:
     for path, title, ready in PAGES:
         await page.goto(f"{base}/{path}")
         await drawn(page, title, ready, timeout)
-        await settle(page, time.perf_counter(), timeout)
+        await settle(page, 0.0, timeout)
     await ctx.close()
     return time.perf_counter() - t0
 

@@ -6,11 +6,20 @@ load average around each build, and which artifacts are byte-identical between t
 Usage:
 
     .venv/bin/python bench/dask_bench.py [--catalog ../shared/data/spotify_songs.csv] [--workers 2]
+
+``--partitioned``: only the stages with a data-parallel form and their upstreams (ingest,
+features, embedding, neighbors, projection, genre), run in this process by each engine,
+the Dask one with partitions of ``--rows`` rows from ``--min-rows`` tracks on; prints each
+partitioned stage's fit time and per-partition throughput (rows/s: min, median, max, per
+worker), the stage and wall times, per-worker peak RSS, and which artifacts are identical:
+
+    .venv/bin/python bench/dask_bench.py --partitioned --catalog /tmp/scale/cat_200k.csv
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import subprocess
@@ -119,12 +128,111 @@ def _untimed(value):
     return value
 
 
+PART_DONE = re.compile(r"^(\S+): partition (\d+)/(\d+) done \(rows (\d+)-(\d+): (\d+) rows in "
+                       r"([\d.]+) s, (\d+) rows/s on (\S+)\)$")
+FIT_DONE = re.compile(r"^(\S+): fit done in ([\d.]+) s on (\S+)$")
+DATA_PARALLEL = ["ingest", "features", "embedding", "neighbors", "projection", "genre"]
+
+
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _run_stages(catalog: str, cache: Path, engine: str, workers: int, min_rows: int,
+                rows: int) -> dict:
+    """The data-parallel stages and their upstreams, run here by one engine."""
+    from pipeline.build import Context
+    from pipeline.build.engines import execute
+    from pipeline.build.engines.dask import execute as dask_execute
+    from pipeline.build.engines.partitions import PartitionConfig
+    from pipeline.config import PipelineConfig
+
+    cache.mkdir(parents=True)
+    ctx = Context(cache, PipelineConfig(), [Path(catalog)])
+    depends = {s.name: s.depends for s in STAGES}
+    messages = _Messages()
+    logging.getLogger("pipeline.build.engines.dask").addHandler(messages)
+    load_before = os.getloadavg()[0]
+    rss = _PeakRss(os.getpid())
+    t0 = time.perf_counter()
+    if engine == "local":
+        seconds = execute(DATA_PARALLEL, depends, ctx, workers, lambda n: None)
+    else:
+        seconds = dask_execute(DATA_PARALLEL, depends, ctx, workers, lambda n: None,
+                               partitions=PartitionConfig(min_rows=min_rows, rows=rows))
+    wall = time.perf_counter() - t0
+    memory = rss.stop()
+    logging.getLogger("pipeline.build.engines.dask").removeHandler(messages)
+    return {"engine": engine, "workers": workers, "wall_s": round(wall, 1),
+            "stage_s": seconds, "peak_rss": memory,
+            "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            **({"partitions": _throughput(messages.lines)} if engine == "dask" else {})}
+
+
+def _throughput(lines: list[str]) -> dict:
+    """Per partitioned stage: fit seconds, partitions, rows/s (min/median/max, per worker)."""
+    out: dict[str, dict] = {}
+    for line in lines:
+        if m := FIT_DONE.match(line):
+            out.setdefault(m[1], {"parts": []})["fit_s"] = float(m[2])
+        elif m := PART_DONE.match(line):
+            out.setdefault(m[1], {"parts": []})["parts"].append(
+                {"rows": int(m[6]), "s": float(m[7]), "worker": m[9]})
+    for stage in out.values():
+        parts = stage.pop("parts")
+        rate = sorted(p["rows"] / max(p["s"], 1e-9) for p in parts)
+        workers = sorted({p["worker"] for p in parts})
+        stage.update(partitions=len(parts), rows=sum(p["rows"] for p in parts),
+                     part_s_sum=round(sum(p["s"] for p in parts), 2),
+                     rows_per_s={"min": round(rate[0]), "median": round(rate[len(rate) // 2]),
+                                 "max": round(rate[-1])} if rate else None,
+                     rows_per_s_per_worker={w: round(sum(p["rows"] for p in parts
+                                                         if p["worker"] == w)
+                                                     / max(sum(p["s"] for p in parts
+                                                               if p["worker"] == w), 1e-9))
+                                            for w in workers})
+    return out
+
+
+def _main_partitioned(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    outputs = [o for s in STAGES if s.name in DATA_PARALLEL for o in s.outputs]
+    out = {"catalog": args.catalog, "cores": os.cpu_count(), "min_rows": args.min_rows,
+           "rows": args.rows, "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in ("local", "dask"):
+            os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{engine}")
+            out["runs"].append(_run_stages(args.catalog, Path(tmp) / engine, engine,
+                                           args.workers, args.min_rows, args.rows))
+        same = [o for o in outputs if _same(Path(tmp) / "local" / o, Path(tmp) / "dask" / o)]
+        out["artifacts"] = {"identical": same, "different": sorted(set(outputs) - set(same))}
+    print(json.dumps(out, indent=1))
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.suffix == ".json":
+        return _untimed(json.loads(a.read_text())) == _untimed(json.loads(b.read_text()))
+    return a.read_bytes() == b.read_bytes()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", default=str(ROOT.parent / "shared/data/spotify_songs.csv"))
     ap.add_argument("--workers", type=int, default=2,
                     help="local pool processes / LocalCluster worker processes")
+    ap.add_argument("--partitioned", action="store_true",
+                    help="the data-parallel stages only, with per-partition throughput")
+    ap.add_argument("--min-rows", type=int, default=100_000)
+    ap.add_argument("--rows", type=int, default=25_000)
     args = ap.parse_args()
+    if args.partitioned:
+        _main_partitioned(args)
+        return
     out = {"catalog": args.catalog, "cores": os.cpu_count(), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         caches = {}

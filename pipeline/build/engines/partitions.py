@@ -214,7 +214,8 @@ def _embedding_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
 
     path = ctx.cache / "encoder.safetensors"
     weights = _cached("encoder", [path], lambda: read_weights(path))
-    features = np.asarray(read_npy(ctx.cache / "features.npy", mmap=True)[lo:hi])
+    # a writable copy of the rows: torch warns on (read-only) memory-mapped arrays
+    features = np.array(read_npy(ctx.cache / "features.npy", mmap=True)[lo:hi])
     out = _part_path(ctx, "embedding", "embedding", lo, hi, ".npy")
     save_artifact(out, embed_with(weights, features, ctx.cfg.embedding))
     return {"paths": [str(out)]}

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from pipeline import artifacts as io  # noqa: E402
+from pipeline import store as io  # noqa: E402
 from pipeline.config import PipelineConfig, stage_seed  # noqa: E402
 from pipeline.evaluation.protocol import EvalConfig, per_seed_metrics, protocol_split  # noqa: E402
 from pipeline.recommend.rank_features import candidates  # noqa: E402

@@ -2,6 +2,11 @@
 update with the whole catalog, and refit the whole catalog over the 95% build.
 
     .venv/bin/python bench/update_bench.py [--catalog data.csv] [--work /tmp/update_bench]
+    .venv/bin/python bench/update_bench.py --base /tmp/update_bench/cache95 --work DIR
+
+``--base``: the refit only, over a copy of an earlier run's 95% build (its ``cache95``
+copy): a first build is the same with or without a previous one, so a change to the
+refit is measured without building the 95% again.
 
 Deterministic: the 95% is a seeded sample of track ids (every row of a kept track is kept),
 written with the whole catalog as two CSVs under --work. Prints JSON: wall times (measured
@@ -82,19 +87,49 @@ def quality(index) -> dict:
             "noise_share": clu["noise_share"]}
 
 
+def refit_only(base: Path, whole: Path, refit_cache: Path) -> dict:
+    """Refit the whole catalog over a copy of ``base`` (a 95% build): the refit's figures."""
+    shutil.copytree(gens.resolve(base), refit_cache)
+    before = pipeline.load(refit_cache)
+    refit_s = timed_build(whole, refit_cache, refit=True)
+    refitted = pipeline.load(refit_cache)
+    al = refitted.changes["alignment"]
+    out = {"machine_load_1min": round(os.getloadavg()[0], 2), "base": str(base),
+           "wall_s": {"refit_100": refit_s}, "refit_mode": refitted.changes["mode"],
+           "kept_ids_refit": al["kept_cluster_share"],
+           "displacement_refit": al["mean_displacement_share"],
+           "quality": {"base": quality(before), "refit": quality(refitted)},
+           "params": {"base": before.metrics["clusters"]["params"],
+                      "refit": refitted.metrics["clusters"]["params"]},
+           "warm_start": {s: m.get("warm_start", {}).get("generation")
+                          for s, m in refitted.manifest["stages"].items()
+                          if s in ("projection", "clusters")},
+           "vanished_ids_refit": refitted.changes["vanished_ids"]}
+    out["goals"] = {k: {"goal": GOALS[k], "value": out[k],
+                        "met": out[k] <= GOALS[k] if k == "displacement_refit"
+                        else out[k] >= GOALS[k]}
+                    for k in ("kept_ids_refit", "displacement_refit")}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", type=Path, default=DEFAULT)
     ap.add_argument("--work", type=Path, default=Path("/tmp/update_bench"))
+    ap.add_argument("--base", type=Path, help="an earlier run's cache95: refit only")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    args.work.mkdir(parents=True)  # --base: the refit's work folder only
     part, whole = write_catalogs(args.catalog, args.work)
     cache, refit_cache = args.work / "cache", args.work / "refit"
+    if args.base:
+        print(json.dumps(refit_only(args.base, whole, refit_cache), indent=1))
+        return
     full_s = timed_build(part, cache)
     base = pipeline.load(cache)
     shutil.copytree(gens.resolve(cache), refit_cache)        # the 95% build, for the refit
+    shutil.copytree(gens.resolve(cache), args.work / "cache95")  # for --base runs
     update_s = timed_build(whole, cache)
     updated = pipeline.load(cache)
     refit_s = timed_build(whole, refit_cache, refit=True)
@@ -121,6 +156,8 @@ def main() -> None:
                               "new_tracks_playlist_p_at_10": playlist_precision(
                                   refitted, new_in_refit)}},
         "vanished_ids_refit": refitted.changes["vanished_ids"],
+        "params": {"base": base.metrics["clusters"]["params"],
+                   "refit": refitted.metrics["clusters"]["params"]},
     }
     out["goals"] = {k: {"goal": g, "value": out[k],
                         "met": (out[k] <= g if k in ("update_ratio", "displacement_refit")

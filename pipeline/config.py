@@ -171,6 +171,13 @@ class UpdateConfig(_Strict):
     # After a refit, a new cluster takes over an old id when their track sets overlap with
     # Jaccard >= this (one-to-one, Hungarian on the overlaps).
     min_jaccard: float = Field(0.1, gt=0, le=1)
+    # A refit over a previous build starts from it: UMAP from the previous map (new tracks
+    # placed among it), the cluster setting that agrees most with the previous labels
+    # among those meeting the aims (docs/UPDATES.md). Off: a refit is fitted cold.
+    warm_start: bool = True
+    # UMAP's initial learning rate in a warm start (1.0 cold): low, so that the layout
+    # optimisation refines the previous map instead of drawing it again.
+    warm_learning_rate: float = Field(0.05, gt=0)
 
 
 class PipelineConfig(_Strict):

@@ -12,6 +12,14 @@ Every build ends here (:func:`finalize`), after its stages:
   alignment's figures and whether a refit is advised (the dashboard's "What changed").
 
 The lineage (last full fit, highest cluster id ever used) is kept in ``manifest.json``.
+
+A refit also *starts* from the previous build (:func:`link_prior`): its tracks, map and
+clusters are hard-linked into the working generation's ``prior/`` folder, where the
+projection stage starts UMAP from the previous map (:func:`warm_start`) and the clusters
+stage prefers the setting that agrees most with the previous labels
+(:func:`previous_labels`). The stage keys of a warm refit include the checksums of those
+files (:func:`prior_digest`), so a resumed refit reuses a finished stage only when it
+started from the same previous build.
 """
 from __future__ import annotations
 
@@ -31,6 +39,86 @@ from .update import TrackDiff, diff_tracks
 
 log = logging.getLogger(__name__)
 NOISE = -1
+PRIOR = "prior"  # folder in a working generation: the previous build a refit starts from
+PRIOR_FILES = {"projection": ("tracks.parquet", "map2d.npy"),
+               "clusters": ("tracks.parquet", "clusters.parquet")}
+
+
+def link_prior(served: Path, work: Path, cfg: PipelineConfig) -> dict[str, dict] | None:
+    """Hard-link what a refit starts from into ``work/prior/``; returns the stage-key
+    inputs by stage (:func:`prior_digest`), or None when there is nothing to start from
+    (``cfg.update.warm_start`` off, or a previous build without a map or clusters).
+    Removed again before the generation is published (:func:`drop_prior`)."""
+    from pipeline import generations as gens
+
+    if not cfg.update.warm_start:
+        return None
+    names = [n for n in ("tracks.parquet", "map2d.npy", "clusters.parquet")
+             if (served / n).exists()]
+    if "tracks.parquet" not in names or len(names) < 2:
+        return None
+    (work / PRIOR).mkdir(exist_ok=True)
+    gens.link_outputs(served, work / PRIOR, names)
+    return prior_digest(work, cfg)
+
+
+def prior_digest(work: Path, cfg: PipelineConfig) -> dict[str, dict]:
+    """Per warm-started stage, what its key must add: the checksums of the previous
+    build's files it reads and the warm-start settings."""
+    from pipeline import generations as gens
+
+    folder = work / PRIOR
+    out = {}
+    for stage, names in PRIOR_FILES.items():
+        if all((folder / n).exists() for n in names):
+            out[stage] = {"files": {n: gens.checksum(folder / n) for n in names},
+                          "update": cfg.update.model_dump(include={"warm_learning_rate",
+                                                                   "min_jaccard"})}
+    return out
+
+
+def drop_prior(work: Path) -> None:
+    """Remove ``prior/`` from a finished working generation (it is not an artifact)."""
+    import shutil
+
+    shutil.rmtree(work / PRIOR, ignore_errors=True)
+
+
+def _prior_rows(ctx: Any) -> np.ndarray:
+    """(n_tracks,) each track's row in the previous build, -1 for a new track."""
+    prev = ctx.get(f"{PRIOR}/tracks.parquet")["track_id"]
+    pos = pd.Series(np.arange(len(prev)), index=prev.to_numpy())
+    ids = ctx.get("tracks.parquet")["track_id"].to_numpy()
+    return pos.reindex(ids).fillna(-1).to_numpy(np.int64)
+
+
+def warm_start(ctx: Any):
+    """The projection stage's start (``pipeline.map.Warm``) from the previous build in
+    ``ctx.cache/prior``, or None (a first build, or warm starts off): the fit is cold."""
+    from pipeline.map import Warm, warm_init
+
+    if not (ctx.cache / PRIOR / "map2d.npy").exists():
+        return None
+    prev_map = ctx.get(f"{PRIOR}/map2d.npy")
+    rows = _prior_rows(ctx)
+    if len(prev_map) != len(ctx.get(f"{PRIOR}/tracks.parquet")) or not (rows >= 0).any():
+        return None
+    init = warm_init(ctx.get("embedding.npy"), rows, prev_map, ctx.cfg.projection.place_k)
+    return Warm(init, ctx.cfg.update.warm_learning_rate)
+
+
+def previous_labels(ctx: Any) -> np.ndarray | None:
+    """(n_tracks,) the previous build's cluster id of each track (``NOT_PREVIOUS`` for a
+    new one), or None without a previous build in ``ctx.cache/prior``."""
+    from pipeline.map import NOT_PREVIOUS
+
+    if not (ctx.cache / PRIOR / "clusters.parquet").exists():
+        return None
+    prev = ctx.get(f"{PRIOR}/clusters.parquet")["cluster"].to_numpy()
+    rows = _prior_rows(ctx)
+    if len(prev) != len(ctx.get(f"{PRIOR}/tracks.parquet")) or not (rows >= 0).any():
+        return None
+    return np.where(rows >= 0, prev[np.maximum(rows, 0)], NOT_PREVIOUS)
 
 
 def read_previous(served: Path | None) -> dict[str, Any] | None:

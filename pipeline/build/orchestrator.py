@@ -37,11 +37,14 @@ LIBRARIES = ["numpy", "pandas", "pyarrow", "scikit-learn", "torch", "umap-learn"
              "lightgbm", "streamlit", "dask", "distributed"]
 
 
-def _key(stage: Stage, cfg: PipelineConfig, upstream: dict[str, str], catalog_md5: list[str]) -> str:
+def _key(stage: Stage, cfg: PipelineConfig, upstream: dict[str, str], catalog_md5: list[str],
+         prior: dict[str, dict] | None = None) -> str:
     payload = {"stage": stage.name, "version": stage.version, "pipeline": PIPELINE_VERSION,
                "config": cfg.section(stage.config) if stage.config else {"seed": cfg.seed},
                "upstream": {d: upstream[d] for d in stage.depends},
                "catalog": catalog_md5 if stage.name == "ingest" else None}
+    if prior and stage.name in prior:  # a warm refit also depends on the build it starts from
+        payload["prior"] = prior[stage.name]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -124,11 +127,16 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
         reason = "a refit was asked for (--refit)"
     if reason and (work / gens.PROGRESS).exists():  # the update attempt ran ingest
         finished = json.loads((work / gens.PROGRESS).read_text())
+    # A refit starts from the served build (force: a cold build); the keys it records for
+    # its stages include that build's checksums, so a resumed refit reuses a finished
+    # stage only if it started from the same build.
+    prior = lineage.link_prior(served, work, cfg) if served and not force else None
+    run_keys = _stage_keys(cfg, [f["md5"] for f in files], prior)
     for stage in STAGES:  # reuse: finished in an interrupted build, or unchanged since
         if stage.name not in plan:
             gens.link_outputs(served, work, list(stage.outputs))
             gens.record_stage(work, stage.name, keys[stage.name])
-        elif (finished.get(stage.name) == keys[stage.name] and not force
+        elif (finished.get(stage.name) == run_keys[stage.name] and not force
               and not set(stage.depends) & set(plan)
               and all((work / o).exists() for o in stage.outputs)):
             plan.remove(stage.name)
@@ -141,7 +149,7 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
             progress(name, position[name], len(STAGES), False)
 
     def on_done(name: str) -> None:
-        gens.record_stage(work, name, keys[name])
+        gens.record_stage(work, name, run_keys[name])
         if stage_done:
             stage_done(name)
 
@@ -150,9 +158,11 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
                       on_done=on_done)
     stages_meta = {s.name: ({"key": keys[s.name], "seconds": seconds[s.name],
                              "outputs": list(s.outputs),
-                             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                             **_warm_meta(s.name, prior, served)}
                             if s.name in seconds else _kept_meta(s, keys, old))
                    for s in STAGES}
+    lineage.drop_prior(work)
     prev = lineage.read_previous(served)
     record = lineage.finalize(work, served, prev, "fit" if prev is None else "refit", cfg,
                               reason)
@@ -249,6 +259,14 @@ def _try_update(catalog: list[Path], files: list[dict], cache: Path, served: Pat
                      "engine": "local"}, t_start)
 
 
+def _warm_meta(name: str, prior: dict[str, dict] | None, served: Path | None) -> dict:
+    """The manifest's record of a stage that started from the previous build (its key
+    is the plain key: an unchanged rebuild after a refit recomputes nothing)."""
+    if not prior or name not in prior or served is None:
+        return {}
+    return {"warm_start": {"generation": served.name, **prior[name]}}
+
+
 def _reader(served: Path) -> Callable[[str], Any]:
     """Artifacts of the served build by name, read once; None for a missing file."""
     memo: dict[str, Any] = {}
@@ -280,10 +298,13 @@ def _report_cached(progress: Callable[[str, int, int, bool], None] | None,
                 progress(stage.name, i, len(STAGES), True)
 
 
-def _stage_keys(cfg: PipelineConfig, catalog_md5: list[str]) -> dict[str, str]:
+def _stage_keys(cfg: PipelineConfig, catalog_md5: list[str],
+                prior: dict[str, dict] | None = None) -> dict[str, str]:
+    """Each stage's key; with ``prior`` (:func:`lineage.prior_digest`), the keys of a warm
+    refit: the warm-started stages and every stage downstream of them differ."""
     keys: dict[str, str] = {}
     for stage in STAGES:
-        keys[stage.name] = _key(stage, cfg, keys, catalog_md5)
+        keys[stage.name] = _key(stage, cfg, keys, catalog_md5, prior)
     return keys
 
 

@@ -75,9 +75,12 @@ def _run_neighbors(ctx: Context) -> dict[str, Any]:
 def _run_projection(ctx: Context) -> dict[str, Any]:
     from pipeline.map import build_projection
 
+    from .lineage import warm_start  # a refit starts from the previous map (None: cold)
+
     graph = (ctx.get("neighbors_idx.npy"), ctx.get("neighbors_sim.npy"))
     map2d, dense = build_projection(ctx.get("embedding.npy"), ctx.cfg.projection,
-                                    ctx.seed("projection"), graph, ctx.cfg.neighbors)
+                                    ctx.seed("projection"), graph, ctx.cfg.neighbors,
+                                    warm_start(ctx))
     return {"map2d.npy": map2d, "cluster_space.npy": dense}
 
 
@@ -91,11 +94,14 @@ def _run_clusters(ctx: Context) -> dict[str, Any]:
     """clusters.parquet, membership.npy, cluster_report.json, cluster_names.json ({id: name})."""
     from pipeline.map import build_clusters, cluster_names, playlist_genres
 
+    from .lineage import previous_labels  # a refit prefers the previous partition
+
     spaces = {"map2d": ctx.get("map2d.npy"), "embedding": ctx.get("embedding.npy")}
     if ctx.cfg.projection.cluster_dim:
         spaces["umap_nd"] = ctx.get("cluster_space.npy")
     genres = playlist_genres(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"))
-    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"), genres)
+    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"), genres,
+                         previous_labels(ctx), ctx.cfg.update.min_jaccard)
     tracks = ctx.get("tracks.parquet")
     table = pd.DataFrame({"track_id": tracks["track_id"],
                           "cluster": res.labels, "probability": res.probability,

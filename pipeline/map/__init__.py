@@ -3,6 +3,7 @@ clusters (HDBSCAN) and the cluster profiles that name them."""
 from .alignment import (
                         Similarity,
                         displacement_share,
+                        kept_share,
                         match_clusters,
                         procrustes,
                         relabel,
@@ -11,6 +12,7 @@ from .alignment import (
 )
 from .assign import assign_labels
 from .clustering import (
+                        NOT_PREVIOUS,
                         ClusterResult,
                         build_clusters,
                         kmeans_baseline,
@@ -43,11 +45,11 @@ from .profiles import (
                         representative_tracks,
                         top_values,
 )
-from .projection import build_projection, place, warm_up
+from .projection import Warm, build_projection, place, warm_init, warm_up
 
-__all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "match_clusters",
+__all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "kept_share", "match_clusters",
            "procrustes", "relabel", "remap_columns", "remap_list", "search_rows", "update_graph",
-           "ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
+           "NOT_PREVIOUS", "Warm", "warm_init", "ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
            "PROFILE_FEATURES", "build_clusters", "build_embedding", "build_neighbors",
            "build_projection", "cluster_label", "cluster_names", "cluster_summary",
            "compare_clusters", "describe_profile", "encode", "feature_profile",

@@ -120,6 +120,21 @@ def match_clusters(old: np.ndarray, new: np.ndarray, min_jaccard: float
     return out
 
 
+def kept_share(old: np.ndarray, new: np.ndarray, min_jaccard: float) -> float:
+    """Share of tracks whose id stays after :func:`match_clusters` hands the old ids to
+    the new clusters (noise kept as noise counts as kept): what a refit's alignment keeps.
+
+    Args:
+        old, new: (n_shared,) cluster ids of the same tracks, -1 = noise.
+    """
+    if len(old) == 0:
+        return 1.0
+    matched = match_clusters(old, new, min_jaccard)
+    ids = np.unique(new)  # an unmatched cluster's id is new: never equal to an old one
+    final = np.array([matched.get(int(c), NOISE if c == NOISE else -2) for c in ids])
+    return float((final[np.searchsorted(ids, new)] == old).mean())
+
+
 def relabel(labels: np.ndarray, matched: dict[int, int], next_id: int
             ) -> tuple[np.ndarray, dict[int, int]]:
     """New cluster ids: matched clusters take their old id, the others fresh ids from

@@ -16,6 +16,12 @@ map unclustered (a continuum more than islands), most of it at the fringe of one
 fringe assignment gives a noise track to its most likely cluster when that cluster is
 unambiguous (soft membership >= ``fringe_ratio`` x the runner-up's). Settings are tried in
 order of usefulness; the first that meets both constraints after fringe assignment wins.
+
+A refit over a previous build (``previous`` labels) tries them in order of agreement
+with the previous build instead: the share of the shared tracks that keep their id after
+the one-to-one id matching the refit's alignment does (:func:`pipeline.map.alignment.
+kept_share`), so that among the settings meeting the aims the one that moves the fewest
+tracks between clusters wins. Without ``previous`` the selection is the first build's.
 """
 from __future__ import annotations
 
@@ -30,9 +36,11 @@ from joblib import Memory
 
 from pipeline.config import ClusterConfig
 
+from .alignment import kept_share
 from .assign import assign_labels
 
 log = logging.getLogger(__name__)
+NOT_PREVIOUS = -2  # in ``previous`` labels: a track the previous build did not hold
 
 
 @dataclass
@@ -196,7 +204,9 @@ def _grid(cfg: ClusterConfig) -> list[dict]:
 
 
 def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
-                   playlists: pd.DataFrame | None = None) -> ClusterResult:
+                   playlists: pd.DataFrame | None = None,
+                   previous: np.ndarray | None = None, min_jaccard: float = 0.1
+                   ) -> ClusterResult:
     """Cluster in the configured space ("auto": every candidate space) over the settings
     grid and keep the most useful setting that meets the aims (see the module docstring).
 
@@ -204,6 +214,10 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
         spaces: candidate spaces by name, each (n_tracks, d): "map2d", "umap_nd", "embedding".
         playlists: optional (n_tracks,) frame of primary "genre"/"subgenre"
             (:func:`playlist_genres`): the report then gives the clusters' AMI with them.
+        previous: optional (n_tracks,) the previous build's cluster id of each track (-1
+            unclustered, ``NOT_PREVIOUS`` for a track it did not hold): settings meeting
+            the aims are then tried in order of agreement with it (matching at
+            ``min_jaccard``, as the refit's alignment does).
     """
     names = [n for n in spaces if n != "embedding" or cfg.space in ("auto", "embedding")]
     names = names if cfg.space == "auto" else [cfg.space]
@@ -212,6 +226,8 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
     fit = {k: v[fit_rows] for k, v in spaces.items()}
     scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
     tried = _fit_grid(fit, names, cfg, scale, np.random.default_rng(seed))
+    if previous is not None:
+        _agreement(tried, previous[fit_rows], min_jaccard)
     pick = _choose(tried, fit, cfg, np.random.default_rng([seed, 3]))
     name, params = tried[pick.index][0], tried[pick.index][1]
     labels, probability, membership = pick.labels, pick.probability, pick.membership
@@ -228,8 +244,11 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
                   f"constraints: >= {cfg.min_clusters} clusters and <= {cfg.max_noise_share:.0%} "
                   f"unclustered after fringe assignment (a noise track joins its most likely "
                   f"cluster when its soft membership there is >= {cfg.fringe_ratio} x the "
-                  "runner-up's); among settings meeting both, the highest silhouette x "
-                  "clustered share^2 (quick silhouette on 3000 points), tried best first, "
+                  "runner-up's); among settings meeting both, " + (
+                      "the highest agreement with the previous build (share of shared "
+                      "tracks keeping their id after one-to-one matching)"
+                      if previous is not None else "the highest silhouette x clustered "
+                      "share^2 (quick silhouette on 3000 points)") + ", tried best first, "
                   f"at most {cfg.max_membership_evals} with soft memberships"),
               "fitted_on": (f"all {n} tracks" if n == len(fit_rows) else
                             f"{len(fit_rows)} sampled tracks (min_cluster_size x {scale:.2f}); "
@@ -279,7 +298,9 @@ def _choose(tried: list[tuple], fit: dict[str, np.ndarray], cfg: ClusterConfig,
     Settings with enough clusters are tried in order of usefulness; soft memberships (the
     costly part) are computed only for the ones tried. If none of the tried ones meets the
     noise limit, the one with the least noise is kept and ``met`` is False."""
-    order = sorted(range(len(tried)), key=lambda i: -_usefulness(tried[i][3], cfg.min_clusters))
+    order = sorted(range(len(tried)), key=lambda i: (
+        -tried[i][3].get("agreement_with_previous", 0.0),
+        -_usefulness(tried[i][3], cfg.min_clusters)))
     eligible = [i for i in order if tried[i][3]["n_clusters"] >= cfg.min_clusters]
     picks = []
     for i in (eligible or order)[:cfg.max_membership_evals]:
@@ -298,6 +319,15 @@ def _choose(tried: list[tuple], fit: dict[str, np.ndarray], cfg: ClusterConfig,
     log.warning("no clustering setting met the aims (>= %d clusters, <= %.0f%% unclustered); "
                 "keeping %s", cfg.min_clusters, 100 * cfg.max_noise_share, tried[best.index][1])
     return best
+
+
+def _agreement(tried: list[tuple], previous: np.ndarray, min_jaccard: float) -> None:
+    """Add each setting's agreement with the previous labels (its HDBSCAN labels, on the
+    fitted tracks the previous build held) to its quick score."""
+    held = previous != NOT_PREVIOUS
+    for _, _, fitted, quick in tried:
+        quick["agreement_with_previous"] = round(
+            kept_share(previous[held], fitted.labels_[held], min_jaccard), 4)
 
 
 def assign_fringe(labels: np.ndarray, probability: np.ndarray, membership: np.ndarray,

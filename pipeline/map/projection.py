@@ -7,12 +7,18 @@ the way UMAP's own ``transform`` initialises new points: a similarity-weighted m
 map coordinates of their nearest fitted tracks (the fit-on-a-sample, apply-to-partitions
 pattern). A fitted UMAP object only persists through pickle, which we do not ship;
 :func:`place` positions new tracks from saved arrays (embedding + map coordinates).
+
+A refit over a previous build starts from it (:func:`warm_init`): UMAP's layout
+optimisation begins at the previous map (shared tracks) and the tracks placed among them
+(new tracks), instead of the spectral layout, so the learnt map is refined rather than
+drawn again. Without a previous build the fit is exactly the cold one.
 """
 from __future__ import annotations
 
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,24 +31,30 @@ log = logging.getLogger(__name__)
 
 def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionConfig,
             seed: int, knn_graph: tuple[np.ndarray, np.ndarray] | None,
-            nbr: NeighborConfig) -> np.ndarray:
+            nbr: NeighborConfig, warm: Warm | None = None) -> np.ndarray:
     import umap  # lazy: numba start-up is only paid when the stage runs
 
     n = len(x)
     kw = dict(n_components=n_components, n_neighbors=min(cfg.n_neighbors, n - 1),
               min_dist=min_dist, random_state=seed, metric="cosine")
+    if warm is not None:  # a cold fit passes neither, so its map is unchanged
+        kw["learning_rate"] = warm.learning_rate
     with warnings.catch_warnings():  # expected: n_jobs=1 under a seed; no transform index
         warnings.filterwarnings("ignore", message=".*n_jobs.*")
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")
         if n <= cfg.fit_sample:
             if knn_graph is not None and knn_graph[0].shape[1] >= kw["n_neighbors"]:
                 kw["precomputed_knn"] = _umap_knn(knn_graph, kw["n_neighbors"])
+            if warm is not None:
+                kw["init"] = warm.init
             return _fit_umap(umap, kw, x).embedding_.astype(np.float32)
         # Fit on a seeded sample, with the sample's own kNN graph from the same index
         # machinery as the neighbour stage; place the rest from the sample in batches.
         fit_rows = np.sort(np.random.default_rng(seed).choice(n, cfg.fit_sample, replace=False))
         index = NeighborIndex.build(x[fit_rows], nbr)
         kw["precomputed_knn"] = _umap_knn(index.graph(kw["n_neighbors"]), kw["n_neighbors"])
+        if warm is not None:
+            kw["init"] = warm.init[fit_rows]
         t0 = time.perf_counter()
         out = np.empty((n, n_components), np.float32)
         out[fit_rows] = _fit_umap(umap, kw, x[fit_rows]).embedding_
@@ -76,17 +88,49 @@ def _umap_knn(graph: tuple[np.ndarray, np.ndarray], k: int):
     return ind, dist, None
 
 
+@dataclass(frozen=True)
+class Warm:
+    """Where a refit's map starts: ``init`` (n_tracks, 2), from :func:`warm_init`, and
+    UMAP's initial learning rate (below UMAP's 1.0: the start is already a good layout)."""
+
+    init: np.ndarray
+    learning_rate: float = 1.0
+
+
+def warm_init(embedding: np.ndarray, prev_rows: np.ndarray, prev_map: np.ndarray,
+              k: int = 15) -> np.ndarray:
+    """The start of a refit's map: a track the previous build held starts at its previous
+    position, a new one at :func:`place` among those (in the new embedding).
+
+    Args:
+        embedding: (n_tracks, dim) the refit's embedding.
+        prev_rows: (n_tracks,) the track's row in the previous build, -1 for a new track.
+        prev_map: (n_prev, 2) the previous build's map.
+    Returns:
+        (n_tracks, 2) float32.
+    """
+    init = np.empty((len(embedding), prev_map.shape[1]), np.float32)
+    shared = np.flatnonzero(prev_rows >= 0)
+    init[shared] = prev_map[prev_rows[shared]]
+    new = np.flatnonzero(prev_rows < 0)
+    if len(new):
+        init[new] = place(embedding[new], embedding[shared], init[shared], k)
+    return init
+
+
 def build_projection(embedding: np.ndarray, cfg: ProjectionConfig, seed: int,
                      knn_graph: tuple[np.ndarray, np.ndarray] | None = None,
-                     nbr: NeighborConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     nbr: NeighborConfig | None = None, warm: Warm | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (map coordinates (n_tracks, 2), clustering space (n_tracks, cluster_dim)).
 
     Without ``cfg.cluster_dim`` the clustering space is the map itself. ``nbr`` sets the
     index used for the sample's graph and for placing the rest (catalogs above
-    ``cfg.fit_sample``).
+    ``cfg.fit_sample``). ``warm``: start the map from a previous build's (a refit); the
+    extra clustering space is always fitted cold (the previous build has no n-D start).
     """
     nbr = nbr or NeighborConfig()
-    map2d = _reduce(embedding, 2, cfg.min_dist, cfg, seed, knn_graph, nbr)
+    map2d = _reduce(embedding, 2, cfg.min_dist, cfg, seed, knn_graph, nbr, warm)
     if cfg.cluster_dim is None:
         return map2d, map2d
     return map2d, _reduce(embedding, cfg.cluster_dim, 0.0, cfg, seed + 1, knn_graph, nbr)

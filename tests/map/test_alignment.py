@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.map import (
     displacement_share,
+    kept_share,
     match_clusters,
     procrustes,
     relabel,
@@ -83,3 +84,13 @@ def test_membership_columns_follow_the_ids():
     assert np.allclose(out[:, 4], m[:, 0]) and np.allclose(out[:, 1], m[:, 1])
     assert np.allclose(out[:, [0, 2, 3]], 0.0)
     assert remap_list([10, 20], {0: 4, 1: 1}, 0) == [0, 20, 0, 0, 10]
+
+
+def test_kept_share_counts_what_the_matching_keeps():
+    old = np.array([0, 0, 0, 0, 1, 1, 1, 1, -1, -1])
+    # cluster 0 renamed 5 (all kept), cluster 1 split in 7 (3 tracks) and 8 (1 track):
+    # 7 takes id 1, 8 gets a fresh id; one noise track stays noise, one joins 5
+    new = np.array([5, 5, 5, 5, 7, 7, 7, 8, -1, 5])
+    assert kept_share(old, new, 0.1) == pytest.approx(8 / 10)
+    assert kept_share(old, old, 0.1) == 1.0 and kept_share(old[:0], old[:0], 0.1) == 1.0
+    assert kept_share(old, np.full(10, -1), 0.1) == pytest.approx(2 / 10)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import ClusterConfig
+from pipeline.map import NOT_PREVIOUS, kept_share
 from pipeline.map.clustering import (
     _usefulness,
     assign_fringe,
@@ -182,3 +183,29 @@ def test_small_catalogs_fit_everything_unscaled():
     r = build_clusters({"map2d": x}, ClusterConfig(min_cluster_sizes=(50,), min_samples=(5,)),
                        0).report
     assert r["fitted_on"] == f"all {len(x)} tracks"
+
+
+def test_a_refit_prefers_the_setting_that_agrees_with_the_previous_labels():
+    """Nine planted blobs in three tight groups of three: "eom" finds the three groups
+    (the higher silhouette), "leaf" the nine blobs. Without previous labels the most useful
+    compliant setting (eom) wins; with the previous build's labels (the nine blobs; 10% of
+    the tracks new, NOT_PREVIOUS) the setting that keeps them (leaf) wins."""
+    rng = np.random.default_rng(0)
+    groups = np.array([[0, 0], [40, 0], [20, 35]])
+    offsets = np.array([[0, 0], [2, 0], [1, 1.74]])
+    x = np.vstack([g + o + rng.normal(0, 0.5, (100, 2)) for g in groups for o in offsets])
+    blob = np.repeat(np.arange(9), 100)
+    cfg = ClusterConfig(min_cluster_sizes=(40,), min_samples=(5,), selections=("eom", "leaf"),
+                        min_clusters=2, max_cluster_share=1.0)
+    cold = build_clusters({"map2d": x.astype(np.float32)}, cfg, 0)
+    previous = np.where(rng.random(len(x)) < 0.1, NOT_PREVIOUS, blob)
+    warm = build_clusters({"map2d": x.astype(np.float32)}, cfg, 0, previous=previous)
+    held = previous != NOT_PREVIOUS
+    assert cold.report["params"]["selection"] == "eom" and cold.report["n_clusters"] == 3
+    assert warm.report["params"]["selection"] == "leaf" and warm.report["n_clusters"] == 9
+    assert warm.report["constraints_met"] and "previous build" in warm.report["selection_rule"]
+    assert kept_share(blob[held], warm.labels[held], 0.1) > 0.85
+    assert kept_share(blob[held], cold.labels[held], 0.1) < 0.5
+    agree = {c["selection"]: c["agreement_with_previous"] for c in warm.report["candidates"]}
+    assert agree["leaf"] > 0.7 > 0.5 > agree["eom"]  # HDBSCAN labels, before fringe
+    assert "agreement_with_previous" not in cold.report["candidates"][0]

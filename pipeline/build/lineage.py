@@ -312,7 +312,8 @@ def _align(work: Path, prev: dict[str, Any], diff: TrackDiff, max_id: int,
             "mean_displacement_share": None if moved is None else round(moved, 4),
             "kept_cluster_share": round(float((labels[shared] == old_labels).mean())
                                         if len(shared) else 1.0, 4),
-            "map_refit": bool(map_refit), "clusters_refit": bool(clusters_refit)}
+            "map_refit": bool(map_refit), "clusters_refit": bool(clusters_refit),
+            "warm_start": (work / PRIOR).is_dir()}
 
 
 def _names_after(raw: dict[int, str], mapping: dict[int, int], matched: dict[int, int],

@@ -162,10 +162,10 @@ def _build_locked(catalog: list[Path], cache: Path, cfg: PipelineConfig, force: 
                              **_warm_meta(s.name, prior, served)}
                             if s.name in seconds else _kept_meta(s, keys, old))
                    for s in STAGES}
-    lineage.drop_prior(work)
     prev = lineage.read_previous(served)
     record = lineage.finalize(work, served, prev, "fit" if prev is None else "refit", cfg,
                               reason)
+    lineage.drop_prior(work)
     return _publish(cache, work, cfg, files, stages_meta, record, {
         "recomputed": plan, "workers": workers, "engine": engine[0]}, t_start)
 

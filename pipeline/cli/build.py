@@ -124,7 +124,9 @@ def _change_notes(ch: dict | None) -> list[str]:
         lines.append(f"aligned : {al['shared_tracks']} shared tracks moved "
                      f"{al['mean_displacement_share']:.1%} of the map on average, "
                      f"{al['kept_cluster_share']:.1%} kept their cluster id; vanished "
-                     f"clusters: {ch['vanished_ids'] or 'none'}")
+                     f"clusters: {ch['vanished_ids'] or 'none'}"
+                     + ("; the refit started from the previous build's map and clusters"
+                        if al.get("warm_start") else ""))
     if ch.get("refit_advised"):
         lines.append(f"advice  : {ch['refit_reason']}")
     return lines

@@ -296,6 +296,7 @@ def test_a_refit_starts_from_the_previous_build(updated, tmp_path):
              for k, ix in (("warm", warm), ("cold", cold))}
     assert moved["warm"] < 0.75 * moved["cold"], moved  # measured 0.072 vs 0.136
     assert warm.changes["alignment"]["kept_cluster_share"] >= 0.8
+    assert warm.changes["alignment"]["warm_start"] and not cold.changes["alignment"]["warm_start"]
 
 
 def test_a_resumed_refit_reuses_stages_started_from_the_same_build(updated, tmp_path,

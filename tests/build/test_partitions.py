@@ -169,3 +169,34 @@ def test_partition_settings_are_typed(monkeypatch):
     with pytest.raises(ValueError, match="rows"):
         PartitionConfig.from_env()
     assert {s.name for s in STAGES if s.partitioned} == set(PARTITIONED)
+
+
+def test_a_warm_refits_partitioned_projection_is_the_local_one(built_small_cache, tmp_path):
+    """A refit starts UMAP from the previous map (``prior/``); the partitioned fit must
+    pass the sample's rows of that start, as the whole stage does (in-process, no cluster)."""
+    import shutil
+
+    from pipeline.build import Context
+    from pipeline.build.stages import STAGE_BY_NAME
+
+    (tmp_path / "prior").mkdir()
+    for name in ("tracks.parquet", "embedding.npy", "neighbors_idx.npy", "neighbors_sim.npy"):
+        shutil.copy(built_small_cache / name, tmp_path / name)
+    for name in ("tracks.parquet", "map2d.npy"):
+        shutil.copy(built_small_cache / name, tmp_path / "prior" / name)
+    ctx = Context(tmp_path, _config(), [])
+    from pipeline.build.lineage import warm_start
+
+    assert warm_start(ctx) is not None  # the refit really starts warm
+    whole = STAGE_BY_NAME["projection"].run(ctx)["map2d.npy"]
+    form = PARTITIONED["projection"]
+    n = len(load_parquet_rows(tmp_path))
+    fit = form.fit(ctx)
+    ranges = form.ranges(ctx, n, ROWS)
+    assert len(ranges) >= 2
+    form.combine(ctx, fit, [form.part(ctx, fit, lo, hi) for lo, hi in ranges])
+    assert np.load(tmp_path / "map2d.npy").tobytes() == whole.tobytes()
+
+
+def load_parquet_rows(cache: Path) -> pd.DataFrame:
+    return pd.read_parquet(cache / "tracks.parquet", columns=["track_id"])

@@ -324,19 +324,21 @@ def _rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
 
 
 def _projection_fit(ctx: Context) -> dict:
-    from pipeline.map import NeighborIndex, build_projection
+    from pipeline.build.lineage import warm_start  # a refit starts from the previous map
+    from pipeline.map import NeighborIndex, Warm, build_projection
 
     cfg, nbr = ctx.cfg.projection, ctx.cfg.neighbors
     emb = read_npy(ctx.cache / "embedding.npy", mmap=True)
-    n = len(emb)
+    n, warm = len(emb), warm_start(ctx)
     for space, seed in _spaces(ctx):
         rows = _fit_rows(n, cfg.fit_sample, seed)
         x = np.asarray(emb[rows])
         index = NeighborIndex.build(x, nbr)
         graph = index.graph(min(cfg.n_neighbors, n - 1))
         if space == "map2d":  # the sample alone is within fit_sample: fitted, not placed
+            start = None if warm is None else Warm(warm.init[rows], warm.learning_rate)
             coords = build_projection(x, cfg.model_copy(update={"cluster_dim": None}), seed,
-                                      graph, nbr)[0]
+                                      graph, nbr, start)[0]
         else:  # build_projection fits its clustering space with seed + 1
             coords = build_projection(x, cfg, seed - 1, graph, nbr)[1]
         folder = _scratch(ctx, "projection")

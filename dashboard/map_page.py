@@ -166,8 +166,11 @@ def handle_event(index: Any, build: MapBuild, mask: np.ndarray | None) -> None:
     lasso/box polygon (resolved to track ids here, among the shown tracks) or a click."""
     ev = st.session_state.get(EVENT_KEY) or {}
     ss = st.session_state
-    if ev.get("color") in COLOR_BY and ev.get("color") != ss.get("_map_color_seen"):
-        ss["_map_color_seen"] = ss["map_color"] = ev["color"]
+    # Each colour event carries a fresh id: the same value twice would start no rerun, and
+    # a colouring picked again (after the URL or a page change set another) must apply.
+    seen = ev.get("color_id", ev.get("color"))
+    if ev.get("color") in COLOR_BY and seen != ss.get("_map_color_seen"):
+        ss["_map_color_seen"], ss["map_color"] = seen, ev["color"]
     sel = ev.get("select") or {}
     if sel.get("id") and sel["id"] != ss.get("_map_select_seen"):
         ss["_map_select_seen"] = sel["id"]

@@ -339,3 +339,16 @@ def test_a_first_build_has_no_new_tracks_colouring(app, map_root):
     assert not at.exception
     assert _args(at)["color"] == "cluster"
     assert "map_new" not in [t.key for t in at.toggle]
+
+
+def test_a_colouring_picked_again_applies(app):
+    at = app("cluster_map").run()
+    _event(at, color="genre", color_id="a")
+    at.run()
+    assert _args(at)["color"] == "genre"
+    at.session_state["map_color"] = "energy"      # set elsewhere (a URL, a later visit)
+    at.run()
+    assert _args(at)["color"] == "energy"
+    _event(at, color="genre", color_id="b")       # the same colouring, a new event
+    at.run()
+    assert _args(at)["color"] == "genre"

@@ -10,7 +10,8 @@
 // Points arrive once per build as gzip files (float32 x, y and one small integer code per
 // colouring, fetched when first used); the Python side sends only small arguments
 // (colouring, filter mask, search hits, selection). Values sent back:
-//   {color, select: {id, polygon|null, hide}, click: {id, row}}   (id: a fresh nonce per event)
+//   {color, color_id, select: {id, polygon|null, hide}, click: {id, row}}
+//   (ids: a fresh nonce per event, so that picking a colouring picked before still reruns)
 // Clicking a cluster or genre in the legend hides (or shows again) its tracks, in the
 // browser only; a lasso then sends the hidden codes along (hide: {color, codes}) so that
 // the server resolves the same tracks as the ones drawn.
@@ -612,7 +613,7 @@ async function apply(a) {
 $("color").addEventListener("change", async (ev) => {
   const name = ev.target.value;
   await setColor(name);
-  sendValue({ color: name });
+  sendValue({ color: name, color_id: nonce() });
 });
 document.querySelectorAll("[data-mode]").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
 $("reset").addEventListener("click", () => { if (S.meta) { fitTo(S.meta.fit); draw(); } });

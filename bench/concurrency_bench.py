@@ -81,27 +81,23 @@ class Stats:
             self.samples.append(f"{page}: {kind}: {text[:300]}")
 
 
-# Counts the app's script runs: the root's data-test-script-state turns "running" once per
-# run, at once (the running indicator in the header shows only after 500 ms of a run).
+# Counts the app's script runs that have ended and records when (the page's clock): the
+# root's data-test-script-state leaves "running" once per run. The observer watches the whole
+# document, not one element: Streamlit may replace the root element (a page change), and an
+# observer on the old one missed every later run ("no widget" after a full timeout).
 COUNT_RUNS = """(() => {
   window.__ceRuns = 0;
-  const attach = (app) => {
-    if (app.getAttribute('data-test-script-state') === 'running') window.__ceRuns += 1;
-    new MutationObserver((records) => {   // one record per change, oldest first
-      const now = app.getAttribute('data-test-script-state');
-      records.forEach((r, i) => {
-        const next = i + 1 < records.length ? records[i + 1].oldValue : now;
-        if (next === 'running' && r.oldValue !== 'running') window.__ceRuns += 1;
-      });
-      if (now !== 'running') window.__ceIdleAt = performance.now();  // when the run ended
-    }).observe(app, {attributes: true, attributeOldValue: true,
-                     attributeFilter: ['data-test-script-state']});
-  };
-  const find = new MutationObserver(() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (app) { find.disconnect(); attach(app); }
-  });
-  find.observe(document, {childList: true, subtree: true});
+  new MutationObserver((records) => {   // one record per change, oldest first
+    records.forEach((r, i) => {
+      const later = records.slice(i + 1).find((q) => q.target === r.target);
+      const next = later ? later.oldValue : r.target.getAttribute('data-test-script-state');
+      if (r.oldValue === 'running' && next !== 'running') {
+        window.__ceRuns += 1;
+        window.__ceIdleAt = performance.now();
+      }
+    });
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
 })()"""
 STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
   return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state'),
@@ -113,8 +109,8 @@ IDLE = ("notRunning", "compilationError")
 
 
 async def runs(page) -> int | None:
-    """The run count to pass to :func:`settle` as ``after``; None when a run is going on
-    now (a click then may restart it without a new start being seen)."""
+    """The count of ended runs to pass to :func:`settle` as ``after``; None when a run is
+    going on now (a click then may fold into it without a run of its own)."""
     n, state, _, _ = await page.evaluate(STATE)
     return n if state in IDLE else None
 

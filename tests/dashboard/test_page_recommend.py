@@ -78,6 +78,11 @@ def test_vote_reranks_at_once_shows_the_vote_and_undoes(app, dash_cache, feedbac
     store = FeedbackStore(feedback_db)
     assert store.for_seed(seed) == {}
     assert at.text_input(key="rec_user").value == "everyone"
+    # A like lifts the 20 candidates most like the liked track: show 30 rows, so that some of
+    # them are in view whichever ranker ordered the list (the top 10 alone may hold none).
+    at.slider(key="rec_k").set_value(30).run()
+    before = rows(at)
+    assert len(before) == 30 and csv_tables["rec_dl"]["track_id"].tolist() == before
 
     liked = before[-1]
     at.button(key=f"rec_like_{liked}").click().run()          # one click, no other

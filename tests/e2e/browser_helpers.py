@@ -16,3 +16,13 @@ def need_chromium() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def watched_page(browser) -> tuple[object, list[str]]:
+    """A new page at the tests' window size and timeout, and the list its uncaught
+    JavaScript errors are collected into (a test asserts it stays empty)."""
+    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors

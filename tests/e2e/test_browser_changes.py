@@ -2,7 +2,7 @@
 colours the new tracks and shows only them on request (Debian's Chromium)."""
 from __future__ import annotations
 
-from browser_helpers import need_chromium
+from browser_helpers import need_chromium, watched_page
 
 from bench.dashboard_bench import (
     MAP_IFRAME,
@@ -26,10 +26,7 @@ def test_update_in_chromium(updated_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("MAP_FILES_DIR", str(tmp_path / "maps"))
     with app_server(updated_cache, log_path=tmp_path / "streamlit.log") as base, \
             chromium() as browser:
-        page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page, errors = watched_page(browser)
         page.goto(base)
         wait_page(page, "Catalog overview", "h3")
         page.get_by_role("heading", name="What changed since the previous build").wait_for()

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from browser_helpers import watched_page
 from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
@@ -60,10 +61,7 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("MAP_FILES_DIR", str(tmp_path / "maps"))
     with app_server(browser_cache, log_path=tmp_path / "streamlit.log") as base, \
             chromium() as browser:
-        page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page, errors = watched_page(browser)
         page.goto(f"{base}/map")
         wait_page(page, "Cluster map", MAP_IFRAME)
         _clean(page, "map")

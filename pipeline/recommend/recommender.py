@@ -42,7 +42,7 @@ from .explain import (
     why_text,
 )
 from .feedback import FeedbackStore, default_url
-from .rank_features import RowGroups, pair_matrix
+from .rank_features import RowGroups, feature_columns, pair_matrix
 from .ranker import score_pairs
 from .search import TrackSearch
 from .serving import SIGNAL_FILES, load_signals
@@ -71,12 +71,20 @@ def _build_config(cache: Path, manifest: dict) -> PipelineConfig:
                          f"rebuild with `python -m pipeline build --cache {cache}`.") from None
 
 
-def _booster(path: Path, trained: bool):
+def _booster(path: Path, trained: bool, n_features: int, cache_dir: Path):
+    """The ranker in ``path``, or a CacheError when it was trained on other columns than
+    this version computes (a cache built by an older ranker: rebuild, do not mis-score)."""
     if not trained:
         return None
     import lightgbm as lgb
 
-    return lgb.Booster(model_file=str(path))
+    booster = lgb.Booster(model_file=str(path))
+    if booster.num_feature() != n_features:
+        raise CacheError(f"{path}: this ranker was trained on {booster.num_feature()} features, "
+                         f"this version computes {n_features} (the cache was built by an "
+                         f"older version); rebuild with `python -m pipeline build --cache "
+                         f"{cache_dir}` (unchanged stages are reused).")
+    return booster
 
 
 class Recommender:
@@ -131,8 +139,9 @@ class Recommender:
         trained = bool(report.get("trained"))
         # Votes live beside the build generations (cache_dir), so that a rebuild keeps them.
         store = FeedbackStore(feedback_url or default_url(cache_dir))
-        rec = cls(index, sig, _booster(cache / "ranker.txt", trained),
-                  _booster(cache / "ranker_content.txt", trained),
+        width = {c: len(feature_columns(sig.feature_names, c)) for c in (False, True)}
+        rec = cls(index, sig, _booster(cache / "ranker.txt", trained, width[False], cache_dir),
+                  _booster(cache / "ranker_content.txt", trained, width[True], cache_dir),
                   io.read_parquet(cache / "genre_pred.parquet"), pcfg.ranker,
                   store, report)
         score_pairs(rec.hybrid, sig, np.array([0]), pcfg.ranker, False)  # warm-up

@@ -328,3 +328,23 @@ def test_retrain_uses_feedback(built_small_cache, tmp_path, monkeypatch):
     liked_rank, disliked_rank = _model_ranks(cache, seed, [liked, disliked], tmp_path)
     assert liked_rank < 10, f"the liked track did not move up (rank {liked_rank})"
     assert disliked_rank > 10, f"the disliked track is still in the top 10 (rank {disliked_rank})"
+
+
+def test_a_ranker_of_an_older_version_is_refused_by_name(built_small_cache, tmp_path):
+    import shutil
+
+    import lightgbm as lgb
+
+    from pipeline import generations
+    from pipeline.errors import CacheError
+
+    cache = tmp_path / "cache"
+    shutil.copytree(generations.resolve(built_small_cache), cache)
+    rng = np.random.default_rng(0)
+    old = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1},
+                    lgb.Dataset(rng.random((50, 5)), rng.random(50)), num_boost_round=2)
+    (cache / "ranker.txt").write_text(old.model_to_string())
+    generations.record_checksums(cache, ["ranker.txt"])   # a whole file, of another version
+    with pytest.raises(CacheError, match=r"ranker.txt: this ranker was trained on 5 features"
+                                         r".*python -m pipeline build --cache"):
+        Recommender.load(cache, feedback_url=f"sqlite:///{tmp_path / 'f.sqlite'}")

@@ -94,9 +94,21 @@ def _seed_search(page, picker, query: str, shown: str) -> None:
 
 
 def _download(page, button: str, **kwargs) -> Path:
-    with page.expect_download(timeout=30_000) as dl:
-        page.get_by_role("button", name=button, **kwargs).click()
-    return Path(dl.value.path())
+    """Click a download button and return the file. The Playlist builder makes its exports
+    when clicked (a round trip to the server first); a click that reached the button while
+    the page was still re-rendering is tried once more, as a user would (a clean-clone CI
+    run lost one), and a second miss fails."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(2):
+        try:
+            with page.expect_download(timeout=30_000) as dl:
+                page.get_by_role("button", name=button, **kwargs).click()
+            return Path(dl.value.path())
+        except PlaywrightTimeout:
+            if attempt:
+                raise
+            wait_idle(page)
 
 
 def _assert_clean(page, where: str) -> None:

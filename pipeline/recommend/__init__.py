@@ -5,7 +5,15 @@ classifier, playlist co-occurrence, explanations, the feedback store and retrain
 from .cooccurrence import Cooccurrence, lookup
 from .explain import STEER_RANGES, validate_steer
 from .feedback import ENV_URL, FeedbackStore, default_url
-from .genre import apply_genre, build_genre, evaluate_genre, label_source, track_labels
+from .genre import (
+    GENRE_FEATURES,
+    apply_genre,
+    build_genre,
+    evaluate_genre,
+    fit_genre_model,
+    label_source,
+    track_labels,
+)
 from .labels import label_signals, neighbour_labels
 from .rank_features import (
                             RowGroups,
@@ -35,7 +43,7 @@ from .retrain import retrain_from_feedback
 from .search import TrackSearch
 from .serving import extend_rank_signals, load_signals, rank_signals
 
-__all__ = ["apply_genre", "extend_rank_signals", "label_source",
+__all__ = ["apply_genre", "fit_genre_model", "GENRE_FEATURES", "extend_rank_signals", "label_source",
            "COLUMNS", "COMPARE_METHODS", "Cooccurrence", "ENV_URL", "FeedbackStore",
            "LabelledSeeds", "MODES", "NO_MODEL", "RankerModels", "Recommender", "RowGroups",
            "STEER_RANGES", "Signals", "TrackSearch", "build_genre", "build_signals", "candidates",

@@ -37,7 +37,8 @@ import distributed
 
 from pipeline.build.context import Context
 from pipeline.build.engines.local import _without_main, bottom_levels, run_stage
-from pipeline.build.engines.partitions import PARTITIONED, PartitionConfig, cleanup, plan_for
+from pipeline.build.engines.partition_files import cleanup
+from pipeline.build.engines.partitions import PARTITIONED, PartitionConfig, plan_for
 from pipeline.build.stages import STAGE_BY_NAME
 from pipeline.config import PipelineConfig
 from pipeline.errors import BuildError

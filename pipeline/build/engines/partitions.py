@@ -5,7 +5,7 @@ partition of rows that applies the fitted model, then a *combine* task that writ
 stage's artifacts exactly as the whole stage would (byte-identical: tests/build/
 test_engine_dask.py). Tasks carry the cache path, a row range and small dicts only; the
 fitted model or index reaches a worker as a file in the working generation, read once per
-worker (:func:`_cached`), and each partition writes its rows to a scratch file there
+worker (:func:`~.partition_files.cached`), and each partition writes its rows to a scratch file there
 (``.parts/<stage>/``), removed once the stage's artifacts are written.
 
 Stages with a partitioned form (``Stage.partitioned`` in the stage table):
@@ -13,7 +13,7 @@ Stages with a partitioned form (``Stage.partitioned`` in the stage table):
 - embedding: the encoder's fit, then :func:`~pipeline.map.embed_with` per partition;
 - neighbors: the index built once, then rows of its k-NN graph per partition;
 - projection (above ``fit_sample``): the UMAP fit on the seeded sample, then the placement
-  of the other tracks per partition (``_place_from``, the local path's own function);
+  of the other tracks per partition (``place_from``, the local path's own function);
 - genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition.
 
 Clusters and ingest stay whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import inspect
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,15 @@ from pydantic import BaseModel, Field
 
 from pipeline.build.context import Context
 from pipeline.store import read_npy, read_weights, save_artifact
+
+from .partition_files import (
+    cached,
+    concat_npy,
+    n_rows,
+    part_path,
+    read_rows,
+    scratch,
+)
 
 MIN_PIECE = 64
 ENV_MIN_ROWS = "PIPELINE_DASK_PARTITION_MIN_ROWS"
@@ -77,31 +85,6 @@ class Partitioned:
     combine: Callable[[Context, dict, list[dict]], None]     # writes the stage's outputs
 
 
-def n_rows(cache: Path) -> int:
-    """Tracks in the working generation's ``tracks.parquet`` (its footer only)."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(cache / "tracks.parquet").metadata.num_rows
-
-
-def read_rows(path: Path, lo: int, hi: int, columns: list[str]):
-    """Rows ``lo:hi`` of a parquet file's ``columns`` as a pyarrow Table, reading only the
-    row groups that hold them."""
-    import pyarrow.parquet as pq
-
-    f = pq.ParquetFile(path)
-    groups, start, first = [], 0, None
-    for g in range(f.metadata.num_row_groups):
-        size = f.metadata.row_group(g).num_rows
-        if start < hi and start + size > lo:
-            groups.append(g)
-            first = start if first is None else first
-        start += size
-    if not groups:
-        return f.schema_arrow.empty_table().select(columns)
-    return f.read_row_groups(groups, columns=columns).slice(lo - first, hi - lo)
-
-
 def partition_ranges(cells: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
     """Pieces of about ``rows`` rows inside each cell (a batch of the local computation).
 
@@ -133,55 +116,6 @@ def _knn_block(n_base: int) -> int:
     return max(1, min(block, block_bytes // (4 * max(n_base, 1))))
 
 
-# --- scratch files and the worker cache ---
-
-def _scratch(ctx: Context, stage: str) -> Path:
-    path = ctx.cache / ".parts" / stage
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _part_path(ctx: Context, stage: str, what: str, lo: int, hi: int, suffix: str) -> Path:
-    return _scratch(ctx, stage) / f"{what}-{lo:012d}-{hi:012d}{suffix}"
-
-
-def _concat_npy(paths: list[Path], out: Path) -> None:
-    """Stream part arrays into one ``.npy`` (the same bytes as ``np.save`` of the whole),
-    written to a temporary file and renamed (atomic)."""
-    first = read_npy(paths[0], mmap=True)
-    n = sum(read_npy(p, mmap=True).shape[0] for p in paths)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp.npy"
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype,
-                                    shape=(n, *first.shape[1:]))
-    at = 0
-    for p in paths:
-        part = read_npy(p, mmap=True)
-        arr[at:at + len(part)] = part
-        at += len(part)
-    arr.flush()
-    del arr
-    os.replace(tmp, out)
-
-
-_CACHE: dict[str, tuple[tuple, Any]] = {}
-
-
-def _cached(kind: str, paths: list[Path], load: Callable[[], Any]) -> Any:
-    """A model or index loaded once per worker process: one entry per ``kind``, keyed by
-    its files' paths, sizes and modification times (a rebuilt file is loaded again)."""
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
-    hit = _CACHE.get(kind)
-    if hit is None or hit[0] != key:
-        _CACHE.pop(kind, None)  # free the old one before loading the new
-        _CACHE[kind] = (key, load())
-    return _CACHE[kind][1]
-
-
-def cleanup(ctx: Context, stage: str) -> None:
-    """Remove a stage's scratch files (after its artifacts are written)."""
-    shutil.rmtree(ctx.cache / ".parts" / stage, ignore_errors=True)
-
-
 def _always(ctx: Context, n: int) -> bool:
     return True
 
@@ -199,7 +133,7 @@ def _embedding_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
 
 
 def _embedding_fit(ctx: Context) -> dict:
-    from pipeline.map.embedding import fit_embedding
+    from pipeline.map import fit_embedding
 
     _, weights, report = fit_embedding(ctx.get("features.npy"), ctx.get("tracks.parquet"),
                                        ctx.get("memberships.parquet"), ctx.cfg.embedding,
@@ -213,16 +147,16 @@ def _embedding_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
     from pipeline.map import embed_with
 
     path = ctx.cache / "encoder.safetensors"
-    weights = _cached("encoder", [path], lambda: read_weights(path))
+    weights = cached("encoder", [path], lambda: read_weights(path))
     # a writable copy of the rows: torch warns on (read-only) memory-mapped arrays
     features = np.array(read_npy(ctx.cache / "features.npy", mmap=True)[lo:hi])
-    out = _part_path(ctx, "embedding", "embedding", lo, hi, ".npy")
+    out = part_path(ctx, "embedding", "embedding", lo, hi, ".npy")
     save_artifact(out, embed_with(weights, features, ctx.cfg.embedding))
     return {"paths": [str(out)]}
 
 
 def _embedding_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
-    _concat_npy([Path(p["paths"][0]) for p in parts], ctx.cache / "embedding.npy")
+    concat_npy([Path(p["paths"][0]) for p in parts], ctx.cache / "embedding.npy")
 
 
 # --- neighbours ---
@@ -250,24 +184,24 @@ def _neighbor_index(ctx: Context):
     from pipeline.map import NeighborIndex
 
     files = [ctx.cache / "neighbors_index.npy", ctx.cache / "embedding.npy"]
-    return _cached("neighbors", files, lambda: NeighborIndex.from_bytes(
+    return cached("neighbors", files, lambda: NeighborIndex.from_bytes(
         read_npy(files[0]), read_npy(files[1]), ctx.cfg.neighbors))
 
 
 def _neighbors_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
     t0 = time.perf_counter()
     idx, sim = _neighbor_index(ctx).graph_rows(lo, hi, ctx.cfg.neighbors.k)
-    paths = [_part_path(ctx, "neighbors", what, lo, hi, ".npy") for what in ("idx", "sim")]
+    paths = [part_path(ctx, "neighbors", what, lo, hi, ".npy") for what in ("idx", "sim")]
     save_artifact(paths[0], idx)
     save_artifact(paths[1], sim)
     return {"paths": [str(p) for p in paths], "seconds": time.perf_counter() - t0}
 
 
 def _neighbors_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
-    from pipeline.map.neighbors import neighbors_report
+    from pipeline.map import neighbors_report
 
     for i, name in enumerate(("neighbors_idx.npy", "neighbors_sim.npy")):
-        _concat_npy([Path(p["paths"][i]) for p in parts], ctx.cache / name)
+        concat_npy([Path(p["paths"][i]) for p in parts], ctx.cache / name)
     idx = read_npy(ctx.cache / "neighbors_idx.npy", mmap=True)
     report = neighbors_report(_neighbor_index(ctx), idx, ctx.cfg.neighbors,
                               ctx.seed("neighbors"), fit["build_seconds"],
@@ -311,11 +245,6 @@ def _merge_cells(cells: list[tuple[int, int]], rows: int, batch: int) -> list[tu
     return out
 
 
-def _fit_rows(n: int, sample: int, seed: int) -> np.ndarray:
-    """The local path's seeded UMAP sample (pipeline/map/projection.py ``_reduce``)."""
-    return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-
-
 def _rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of the sorted rows *not* in ``fit_rows`` (without listing them all)."""
     before = fit_rows - np.arange(len(fit_rows))  # unfitted rows before each fitted one
@@ -325,13 +254,13 @@ def _rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
 
 def _projection_fit(ctx: Context) -> dict:
     from pipeline.build.lineage import warm_start  # a refit starts from the previous map
-    from pipeline.map import NeighborIndex, Warm, build_projection
+    from pipeline.map import NeighborIndex, Warm, build_projection, sample_rows
 
     cfg, nbr = ctx.cfg.projection, ctx.cfg.neighbors
     emb = read_npy(ctx.cache / "embedding.npy", mmap=True)
     n, warm = len(emb), warm_start(ctx)
     for space, seed in _spaces(ctx):
-        rows = _fit_rows(n, cfg.fit_sample, seed)
+        rows = sample_rows(n, cfg.fit_sample, seed)
         x = np.asarray(emb[rows])
         index = NeighborIndex.build(x, nbr)
         graph = index.graph(min(cfg.n_neighbors, n - 1))
@@ -341,7 +270,7 @@ def _projection_fit(ctx: Context) -> dict:
                                       graph, nbr, start)[0]
         else:  # build_projection fits its clustering space with seed + 1
             coords = build_projection(x, cfg, seed - 1, graph, nbr)[1]
-        folder = _scratch(ctx, "projection")
+        folder = scratch(ctx, "projection")
         save_artifact(folder / f"{space}-fit_rows.npy", rows)
         save_artifact(folder / f"{space}-coords.npy", coords.astype(np.float32))
         save_artifact(folder / f"{space}-index.npy", index.to_bytes())
@@ -349,11 +278,10 @@ def _projection_fit(ctx: Context) -> dict:
 
 
 def _projection_part(ctx: Context, fit: dict, r0: int, r1: int) -> dict:
-    from pipeline.map import NeighborIndex
-    from pipeline.map.projection import _place_from
+    from pipeline.map import NeighborIndex, place_from
 
     emb = read_npy(ctx.cache / "embedding.npy", mmap=True)
-    folder, paths = _scratch(ctx, "projection"), []
+    folder, paths = scratch(ctx, "projection"), []
     for space, _ in _spaces(ctx):
         files = [folder / f"{space}-{w}.npy" for w in ("fit_rows", "coords", "index")]
 
@@ -361,16 +289,16 @@ def _projection_part(ctx: Context, fit: dict, r0: int, r1: int) -> dict:
             rows, coords, data = (read_npy(f) for f in files)
             return rows, coords, NeighborIndex.from_bytes(data, emb[rows], ctx.cfg.neighbors)
 
-        fit_rows, coords, index = _cached(f"projection-{space}", files, load)
+        fit_rows, coords, index = cached(f"projection-{space}", files, load)
         rows = _rest_rows(fit_rows, r0, r1)
-        placed = _place_from(index, np.asarray(emb[rows]), coords, ctx.cfg.projection.place_k)
-        paths.append(_part_path(ctx, "projection", space, r0, r1, ".npy"))
+        placed = place_from(index, np.asarray(emb[rows]), coords, ctx.cfg.projection.place_k)
+        paths.append(part_path(ctx, "projection", space, r0, r1, ".npy"))
         save_artifact(paths[-1], placed)
     return {"paths": [str(p) for p in paths]}
 
 
 def _projection_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
-    n, folder = n_rows(ctx.cache), _scratch(ctx, "projection")
+    n, folder = n_rows(ctx.cache), scratch(ctx, "projection")
     out = {}
     for i, (space, _) in enumerate(_spaces(ctx)):
         fit_rows, coords = (read_npy(folder / f"{space}-{w}.npy") for w in ("fit_rows", "coords"))
@@ -394,8 +322,7 @@ def _genre_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
 
 
 def _genre_fit(ctx: Context) -> dict:
-    from pipeline.recommend import NO_MODEL
-    from pipeline.recommend.genre import fit_genre_model
+    from pipeline.recommend import NO_MODEL, fit_genre_model
 
     res, labels = fit_genre_model(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"),
                                   ctx.seed("genre"), evaluate=False)
@@ -405,9 +332,9 @@ def _genre_fit(ctx: Context) -> dict:
     save_artifact(ctx.cache / "genre_model.txt", text)
     save_artifact(ctx.cache / "genre_report.json", res.report)
     if res.model is None:  # nothing to predict: the table of known labels, whole
-        save_artifact(_scratch(ctx, "genre") / "whole.parquet", res.predictions)
+        save_artifact(scratch(ctx, "genre") / "whole.parquet", res.predictions)
     else:
-        save_artifact(_scratch(ctx, "genre") / "labels.parquet",
+        save_artifact(scratch(ctx, "genre") / "labels.parquet",
                       pd.DataFrame({"label": labels.to_numpy()}))
     return {"classes": res.classes, "trained": res.model is not None}
 
@@ -419,18 +346,18 @@ def _genre_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
         return {"paths": []}
     import pyarrow.parquet as pq
 
-    from pipeline.recommend.genre import GENRE_FEATURES
+    from pipeline.recommend import GENRE_FEATURES
 
     path = ctx.cache / "genre_model.txt"
-    text = _cached("genre", [path], path.read_text)
+    text = cached("genre", [path], path.read_text)
     wanted = {"track_id", "year", "decade", "track_name", "album_name", "artist",
               *GENRE_FEATURES}
     names = pq.ParquetFile(ctx.cache / "tracks.parquet").schema_arrow.names
     tracks = read_rows(ctx.cache / "tracks.parquet", lo, hi,
                        [c for c in names if c in wanted]).to_pandas()
-    labels = read_rows(_scratch(ctx, "genre") / "labels.parquet", lo, hi, ["label"])
+    labels = read_rows(scratch(ctx, "genre") / "labels.parquet", lo, hi, ["label"])
     labels = pd.Series(labels.column("label").to_numpy(zero_copy_only=False), dtype=object)
-    out = _part_path(ctx, "genre", "genre", lo, hi, ".parquet")
+    out = part_path(ctx, "genre", "genre", lo, hi, ".parquet")
     save_artifact(out, apply_genre(text, fit["classes"], tracks, labels, n_rows(ctx.cache)))
     return {"paths": [str(out)]}
 
@@ -439,7 +366,7 @@ def _genre_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
     """genre_pred.parquet, built as :func:`pipeline.recommend.build_genre` builds it (one
     frame from whole columns, so the inferred column types are the same)."""
     if not fit["trained"]:
-        table = pd.read_parquet(_scratch(ctx, "genre") / "whole.parquet")
+        table = pd.read_parquet(scratch(ctx, "genre") / "whole.parquet")
     else:
         frames = [pd.read_parquet(p["paths"][0]) for p in parts]
         col = {c: np.concatenate([f[c].to_numpy(dtype=object if c != "genre_pred_prob"

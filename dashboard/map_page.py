@@ -63,7 +63,7 @@ class MapBuild:
 def map_build(cache: str, mtime: float) -> MapBuild:
     index = loaders._load_index(cache, mtime)
     names = loaders.cluster_names(index)
-    arrays = map_arrays(index.tracks, index.coords, getattr(index, "track_status", None))
+    arrays = map_arrays(index.tracks, index.coords, index.track_status)
     return loaders.mark_loaded(MapBuild(
         map_files.build_folder_key(cache, mtime), arrays, map_channels(arrays, names), names,
         index.tracks, _slider_bounds(arrays), index.tracks["track_id"].to_numpy(dtype=object)))

@@ -94,7 +94,7 @@ box({"good": "This build is good to explore: ",
 for note in notes[1:]:
     st.markdown(note)
 
-head, change_notes = changes.summary(getattr(index, "changes", None) or {})
+head, change_notes = changes.summary(index.changes or {})
 if head:
     st.subheader("What changed since the previous build")
     st.markdown(head)

@@ -154,9 +154,11 @@ def test_read_rows_reads_a_slice_across_row_groups(tmp_path):
 
 def test_partition_settings_are_typed(monkeypatch):
     assert PartitionConfig().min_rows == 200_000
-    monkeypatch.setenv(ENV_ROWS, "10")
-    with pytest.raises(ValueError, match="rows"):
-        PartitionConfig.from_env()
+    for bad in ("10", "abc"):   # below the minimum, not a number: named, with the fix
+        monkeypatch.setenv(ENV_ROWS, bad)
+        with pytest.raises(BuildError, match=rf"\$PIPELINE_DASK_PARTITION_ROWS='{bad}'.*at "
+                                             r"least 64.*default 50000"):
+            PartitionConfig.from_env()
     assert {s.name for s in STAGES if s.partitioned} == set(PARTITIONED)
 
 

@@ -80,6 +80,7 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
     """
     if not plan:
         return {}
+    partitions = partitions or PartitionConfig.from_env()   # a bad setting fails before work
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     level = logging.getLogger().getEffectiveLevel()
     with _quiet_distributed(), connect(address, workers) as client:
@@ -89,7 +90,7 @@ def execute(plan: list[str], depends: dict[str, tuple[str, ...]], ctx: Context, 
         args = (str(Path(ctx.cache).absolute()), ctx.cfg.model_dump_json(),
                 [str(Path(p).absolute()) for p in ctx.catalog], level)
         return _run(client, plan, depends, args, on_start, on_done,
-                    lambda name: plan_for(name, ctx, partitions or PartitionConfig.from_env()))
+                    lambda name: plan_for(name, ctx, partitions))
 
 
 @contextlib.contextmanager

@@ -67,9 +67,26 @@ class PartitionConfig(BaseModel):
 
     @classmethod
     def from_env(cls) -> PartitionConfig:
-        """Defaults, overridden by ``$PIPELINE_DASK_PARTITION_MIN_ROWS`` / ``_ROWS``."""
-        values = {k: int(os.environ[v]) for k, v in (("min_rows", ENV_MIN_ROWS),
-                                                      ("rows", ENV_ROWS)) if v in os.environ}
+        """Defaults, overridden by ``$PIPELINE_DASK_PARTITION_MIN_ROWS`` / ``_ROWS``.
+
+        Raises:
+            BuildError: a variable that is not a whole number in range, named with its value.
+        """
+        from pydantic import ValidationError
+
+        from pipeline.errors import BuildError
+
+        values = {}
+        for key, var in (("min_rows", ENV_MIN_ROWS), ("rows", ENV_ROWS)):
+            if var in os.environ:
+                try:
+                    values[key] = int(os.environ[var])
+                    cls(**{key: values[key]})
+                except (ValueError, ValidationError):
+                    low = cls.model_fields[key].metadata[0].ge
+                    raise BuildError(f"${var}={os.environ[var]!r} is not a whole number of at "
+                                     f"least {low}; set it to one (or unset it: default "
+                                     f"{cls.model_fields[key].default}).") from None
         return cls(**values)
 
 

@@ -8,7 +8,7 @@ Usage:
     .venv/bin/python bench/dask_bench.py [--catalog ../shared/data/spotify_songs.csv] [--workers 2]
 
 ``--partitioned``: only the stages with a data-parallel form and their upstreams (ingest,
-features, embedding, neighbors, projection, genre), run in this process by each engine,
+features, embedding, neighbors, projection, clusters, genre), run in this process by each engine,
 the Dask one with partitions of ``--rows`` rows from ``--min-rows`` tracks on; prints each
 partitioned stage's fit time and per-partition throughput (rows/s: min, median, max, per
 worker), the stage and wall times, per-worker peak RSS, and which artifacts are identical:
@@ -134,7 +134,7 @@ def _untimed(value):
 PART_DONE = re.compile(r"^(\S+): partition (\d+)/(\d+) done \(rows (\d+)-(\d+): (\d+) rows in "
                        r"([\d.]+) s, (\d+) rows/s on (\S+)\)$")
 FIT_DONE = re.compile(r"^(\S+): fit done in ([\d.]+) s on (\S+)$")
-DATA_PARALLEL = ["ingest", "features", "embedding", "neighbors", "projection", "genre"]
+DATA_PARALLEL = ["ingest", "features", "embedding", "neighbors", "projection", "clusters", "genre"]
 
 
 class _Messages(logging.Handler):

@@ -92,16 +92,39 @@ def _warm_projection(cfg: PipelineConfig) -> None:
 
 def _run_clusters(ctx: Context) -> dict[str, Any]:
     """clusters.parquet, membership.npy, cluster_report.json, cluster_names.json ({id: name})."""
-    from pipeline.map import build_clusters, cluster_names, playlist_genres
+    from pipeline.map import build_clusters
 
     from .lineage import previous_labels  # a refit prefers the previous partition
 
-    spaces = {"map2d": ctx.get("map2d.npy"), "embedding": ctx.get("embedding.npy")}
+    res = build_clusters(cluster_spaces(ctx), ctx.cfg.clusters, ctx.seed("clusters"),
+                         cluster_playlists(ctx), previous_labels(ctx),
+                         ctx.cfg.update.min_jaccard)
+    return cluster_outputs(ctx, res)
+
+
+def cluster_spaces(ctx: Context, mmap: bool = False) -> dict[str, Any]:
+    """The clustering stage's candidate spaces by name, each (n_tracks, d); ``mmap``: read
+    them memory-mapped (a partitioned stage's tasks read a few rows of each)."""
+    from pipeline.store import read_npy
+
+    get = (lambda name: read_npy(ctx.cache / name, mmap=True)) if mmap else ctx.get
+    spaces = {"map2d": get("map2d.npy"), "embedding": get("embedding.npy")}
     if ctx.cfg.projection.cluster_dim:
-        spaces["umap_nd"] = ctx.get("cluster_space.npy")
-    genres = playlist_genres(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"))
-    res = build_clusters(spaces, ctx.cfg.clusters, ctx.seed("clusters"), genres,
-                         previous_labels(ctx), ctx.cfg.update.min_jaccard)
+        spaces["umap_nd"] = get("cluster_space.npy")
+    return spaces
+
+
+def cluster_playlists(ctx: Context) -> pd.DataFrame:
+    """Each track's primary playlist genre/subgenre, for the clusters' agreement with them."""
+    from pipeline.map import playlist_genres
+
+    return playlist_genres(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"))
+
+
+def cluster_outputs(ctx: Context, res: Any) -> dict[str, Any]:
+    """The clusters stage's artifacts by name from its :class:`~pipeline.map.ClusterResult`."""
+    from pipeline.map import cluster_names
+
     tracks = ctx.get("tracks.parquet")
     table = pd.DataFrame({"track_id": tracks["track_id"],
                           "cluster": res.labels, "probability": res.probability,
@@ -159,7 +182,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("projection", 2, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
           _run_projection, _warm_projection, cost=26.0, partitioned=True),
     Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
-          _run_clusters, cost=12.0),
+          _run_clusters, cost=12.0, partitioned=True),
     Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0,
           partitioned=True),
     Stage("ranker", 5, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker,

@@ -13,8 +13,11 @@ from .alignment import (
 from .assign import assign_labels
 from .clustering import (
                         NOT_PREVIOUS,
+                        ClusterFit,
                         ClusterResult,
                         build_clusters,
+                        finish_clusters,
+                        fit_clusters,
                         kmeans_baseline,
                         playlist_genres,
                         score,
@@ -65,4 +68,4 @@ __all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "k
            "kmeans_baseline", "knn", "make_encoder", "place", "playlist_genres",
            "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
            "training_groups", "unit_rows", "warm_up", "fit_embedding", "neighbors_report",
-           "place_from", "sample_rows"]
+           "place_from", "sample_rows", "ClusterFit", "fit_clusters", "finish_clusters"]

@@ -9,6 +9,9 @@ settings grid scaled to the sample (``min_cluster_sizes`` are meant for catalogs
 ``reference_tracks``; above, they grow with the catalog, so cluster sizes stay the same
 share of it). Every other track takes the label, strength and soft membership of its
 nearest fitted points in the clustering space (a KD-tree query in batches).
+:func:`build_clusters` is :func:`fit_clusters` (the sample) + that assignment +
+:func:`finish_clusters` (the report), so that the Dask engine can run the assignment per
+partition of rows between the two (pipeline/build/engines/partition_clusters.py).
 
 Selection: the aims (>= ``min_clusters`` clusters, <= ``max_noise_share`` unclustered) are
 constraints, not terms of a score. HDBSCAN leaves about a third of the default catalog's
@@ -203,12 +206,38 @@ def _grid(cfg: ClusterConfig) -> list[dict]:
             for m in cfg.min_cluster_sizes for s in cfg.min_samples for sel in cfg.selections]
 
 
+@dataclass
+class ClusterFit:
+    """The setting chosen on the fit sample: all that labelling the other tracks and the
+    report need, as JSON (:meth:`meta`) and four arrays, so that it can travel between
+    processes as safe files (the Dask engine's partitioned clusters stage)."""
+
+    space: str                # the clustering space chosen
+    params: dict              # its HDBSCAN setting
+    fit_rows: np.ndarray      # (n_fit,) sorted catalog rows HDBSCAN was fitted on
+    labels: np.ndarray        # (n_fit,) int32 after fringe assignment
+    probability: np.ndarray   # (n_fit,) float32
+    membership: np.ndarray    # (n_fit, n_clusters) float32
+    n_total: int              # tracks in the catalog
+    scale: float              # min_cluster_size multiplier (catalogs above the reference)
+    hdbscan_noise: float      # noise share before fringe assignment
+    met: bool                 # both constraints hold
+    candidates: list[dict]    # every setting tried, with its quick scores
+    by_previous: bool         # chosen by agreement with a previous build
+
+    def meta(self) -> dict:
+        """Everything but the arrays, JSON-ready (``ClusterFit(**meta, fit_rows=...)``)."""
+        return {k: v for k, v in vars(self).items() if not isinstance(v, np.ndarray)}
+
+
 def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
                    playlists: pd.DataFrame | None = None,
                    previous: np.ndarray | None = None, min_jaccard: float = 0.1
                    ) -> ClusterResult:
     """Cluster in the configured space ("auto": every candidate space) over the settings
-    grid and keep the most useful setting that meets the aims (see the module docstring).
+    grid and keep the most useful setting that meets the aims (see the module docstring):
+    :func:`fit_clusters`, the other tracks labelled from the fitted ones, then
+    :func:`finish_clusters`.
 
     Args:
         spaces: candidate spaces by name, each (n_tracks, d): "map2d", "umap_nd", "embedding".
@@ -219,27 +248,47 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
             the aims are then tried in order of agreement with it (matching at
             ``min_jaccard``, as the refit's alignment does).
     """
+    fit = fit_clusters(spaces, cfg, seed, previous, min_jaccard)
+    labels, probability, membership = fit.labels, fit.probability, fit.membership
+    if fit.n_total > len(fit.fit_rows):
+        labels, probability, membership = _extend(spaces[fit.space], fit.fit_rows, labels,
+                                                  probability, membership, cfg.assign_k)
+    return finish_clusters(spaces, fit, labels, probability, membership, cfg, seed, playlists)
+
+
+def fit_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
+                 previous: np.ndarray | None = None, min_jaccard: float = 0.1) -> ClusterFit:
+    """HDBSCAN over the settings grid on the seeded fit sample, and the setting chosen
+    (arguments as :func:`build_clusters`; only the sample's rows of ``spaces`` are read)."""
     names = [n for n in spaces if n != "embedding" or cfg.space in ("auto", "embedding")]
     names = names if cfg.space == "auto" else [cfg.space]
     n = len(next(iter(spaces.values())))
     fit_rows = _sample(n, cfg.fit_sample, np.random.default_rng([seed, 1]))
-    fit = {k: v[fit_rows] for k, v in spaces.items()}
+    fit = {k: np.asarray(v[fit_rows]) for k, v in spaces.items()}
     scale = max(1.0, len(fit_rows) / cfg.reference_tracks)  # cluster sizes as a share
     tried = _fit_grid(fit, names, cfg, scale, np.random.default_rng(seed))
     if previous is not None:
         _agreement(tried, previous[fit_rows], min_jaccard)
     pick = _choose(tried, fit, cfg, np.random.default_rng([seed, 3]))
-    name, params = tried[pick.index][0], tried[pick.index][1]
-    labels, probability, membership = pick.labels, pick.probability, pick.membership
-    if n > len(fit_rows):
-        labels, probability, membership = _extend(spaces[name], fit_rows, labels, probability,
-                                                  membership, cfg.assign_k)
+    return ClusterFit(tried[pick.index][0], tried[pick.index][1], fit_rows, pick.labels,
+                      pick.probability, pick.membership, n, scale, pick.hdbscan_noise,
+                      pick.met, [{"space": s, **p, **q} for s, p, _, q in tried],
+                      previous is not None)
+
+
+def finish_clusters(spaces: dict[str, np.ndarray], fit: ClusterFit, labels: np.ndarray,
+                    probability: np.ndarray, membership: np.ndarray, cfg: ClusterConfig,
+                    seed: int, playlists: pd.DataFrame | None = None) -> ClusterResult:
+    """The stage's result from every track's label (n_tracks,), strength (n_tracks,) and
+    soft membership (n_tracks, n_clusters): nearest clusters, scores, the KMeans baseline
+    and the playlist agreement, all on seeded samples or the clustering space."""
+    name, n, n_fit = fit.space, fit.n_total, len(fit.fit_rows)
     report = score(spaces[name], labels, cfg, seed)
     nearest = membership.argmax(axis=1) if membership.shape[1] else np.full(len(labels), -1)
     nearest = np.where(labels >= 0, labels, nearest).astype(np.int32)
     km_labels, km_report = _kmeans(spaces[name], report["n_clusters"], cfg, seed)
-    report = {"space": name, **report, "silhouette_space": name, "params": params,
-              "hdbscan_noise_share": pick.hdbscan_noise, "constraints_met": pick.met,
+    report = {"space": name, **report, "silhouette_space": name, "params": fit.params,
+              "hdbscan_noise_share": fit.hdbscan_noise, "constraints_met": fit.met,
               "selection_rule": (
                   f"constraints: >= {cfg.min_clusters} clusters and <= {cfg.max_noise_share:.0%} "
                   f"unclustered after fringe assignment (a noise track joins its most likely "
@@ -247,14 +296,14 @@ def build_clusters(spaces: dict[str, np.ndarray], cfg: ClusterConfig, seed: int,
                   "runner-up's); among settings meeting both, " + (
                       "the highest agreement with the previous build (share of shared "
                       "tracks keeping their id after one-to-one matching)"
-                      if previous is not None else "the highest silhouette x clustered "
+                      if fit.by_previous else "the highest silhouette x clustered "
                       "share^2 (quick silhouette on 3000 points)") + ", tried best first, "
                   f"at most {cfg.max_membership_evals} with soft memberships"),
-              "fitted_on": (f"all {n} tracks" if n == len(fit_rows) else
-                            f"{len(fit_rows)} sampled tracks (min_cluster_size x {scale:.2f}); "
-                            f"the other {n - len(fit_rows)} take the label of their "
+              "fitted_on": (f"all {n} tracks" if n == n_fit else
+                            f"{n_fit} sampled tracks (min_cluster_size x {fit.scale:.2f}); "
+                            f"the other {n - n_fit} take the label of their "
                             f"{cfg.assign_k} nearest fitted tracks"),
-              "candidates": [{"space": n, **p, **q} for n, p, _, q in tried],
+              "candidates": fit.candidates,
               "kmeans_baseline": km_report}
     if name != "embedding" and "embedding" in spaces and report["n_clusters"] >= 2:
         report["silhouette_in_embedding"] = _silhouette(spaces["embedding"], labels, cfg, seed)

@@ -1,6 +1,6 @@
 """Partitioned stages on Dask: the same artifacts as the local engine when the embedding,
-neighbours (faiss HNSW), projection (above fit_sample) and genre stages really run over
-partitions of 64 rows; progress per partition from the CLI; a failed partition named with
+neighbours (faiss HNSW), projection and clusters (both above their fit_sample) and genre
+stages really run over partitions of 64 rows; progress per partition from the CLI; a failed partition named with
 its stage and rows while the served build stays. Plus the partition arithmetic."""
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ from pipeline.build.engines.partitions import (
     MIN_PIECE,
     PARTITIONED,
     PartitionConfig,
-    _rest_rows,
     partition_ranges,
     read_rows,
+    rest_rows,
 )
-from pipeline.config import NeighborConfig, ProjectionConfig
+from pipeline.config import ClusterConfig, NeighborConfig, ProjectionConfig
 from pipeline.errors import BuildError
+from pipeline.store import save_artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 64
@@ -42,11 +43,13 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot im
 
 def _config():
     """Small enough that every partitioned form applies to the ~390-track catalog: HNSW
-    neighbours (exact_max 200), UMAP fitted on 150 tracks and the rest placed."""
+    neighbours (exact_max 200), UMAP fitted on 150 tracks and the rest placed, HDBSCAN
+    fitted on 150 tracks and the rest labelled from them."""
     cfg = small_config()
     return cfg.model_copy(update={
         "neighbors": NeighborConfig(exact_max=200),
-        "projection": ProjectionConfig(fit_sample=150)})
+        "projection": ProjectionConfig(fit_sample=150),
+        "clusters": ClusterConfig(fit_sample=150)})
 
 
 def _env(monkeypatch=None) -> dict:
@@ -97,7 +100,7 @@ def test_cli_shows_progress_per_partition(builds):
                              r"[\d.]+ s, \d+ rows/s on tcp://", proc.stderr), (name, i)
         assert re.search(rf"stage {name}\s+finished in [\d.]+ s over {n} partitions",
                          proc.stderr)
-    assert re.search(r"stage clusters\s+finished in [\d.]+ s on tcp://", proc.stderr)
+    assert re.search(r"stage ranker\s+finished in [\d.]+ s on tcp://", proc.stderr)  # whole
     assert "Traceback" not in proc.stderr
 
 
@@ -141,8 +144,8 @@ def test_rest_rows_are_the_unfitted_rows_in_order():
     rng = np.random.default_rng(3)
     fit = np.sort(rng.choice(1000, 137, replace=False))
     rest = np.setdiff1d(np.arange(1000), fit)
-    assert np.array_equal(_rest_rows(fit, 0, len(rest)), rest)
-    assert np.array_equal(_rest_rows(fit, 100, 250), rest[100:250])
+    assert np.array_equal(rest_rows(fit, 0, len(rest)), rest)
+    assert np.array_equal(rest_rows(fit, 100, 250), rest[100:250])
 
 
 def test_read_rows_reads_a_slice_across_row_groups(tmp_path):
@@ -187,6 +190,38 @@ def test_a_warm_refits_partitioned_projection_is_the_local_one(built_small_cache
     assert len(ranges) >= 2
     form.combine(ctx, fit, [form.part(ctx, fit, lo, hi) for lo, hi in ranges])
     assert np.load(tmp_path / "map2d.npy").tobytes() == whole.tobytes()
+
+
+def test_a_refits_partitioned_clusters_are_the_local_ones(built_small_cache, tmp_path):
+    """A refit chooses the setting that keeps most of the previous build's ids
+    (``prior/clusters.parquet``); the partitioned fit must see those labels, as the whole
+    stage does, and the report must say so (in-process, no cluster)."""
+    import shutil
+
+    from pipeline.build import Context
+    from pipeline.build.stages import STAGE_BY_NAME
+
+    (tmp_path / "prior").mkdir()
+    for name in ("tracks.parquet", "memberships.parquet", "embedding.npy", "map2d.npy",
+                 "cluster_space.npy"):
+        shutil.copy(built_small_cache / name, tmp_path / name)
+    for name in ("tracks.parquet", "clusters.parquet"):
+        shutil.copy(built_small_cache / name, tmp_path / "prior" / name)
+    cfg = _config().model_copy(update={"clusters": ClusterConfig(fit_sample=150, space="auto")})
+    whole = STAGE_BY_NAME["clusters"].run(Context(tmp_path, cfg, []))
+    assert "agreement with the previous build" in whole["cluster_report.json"]["selection_rule"]
+    ctx = Context(tmp_path, cfg, [])
+    form = PARTITIONED["clusters"]
+    ranges = form.ranges(ctx, len(load_parquet_rows(tmp_path)), ROWS)
+    assert len(ranges) >= 3
+    fit = form.fit(ctx)
+    form.combine(ctx, fit, [form.part(ctx, fit, lo, hi) for lo, hi in ranges])
+    for name, value in whole.items():
+        (tmp_path / "whole").mkdir(exist_ok=True)
+        save_artifact(tmp_path / "whole" / name, value)
+        assert same_artifact(tmp_path / "whole" / name, tmp_path / name), name
+    files = list((tmp_path / ".parts" / "clusters").iterdir())  # the fit and the parts
+    assert {f.suffix for f in files} == {".npy", ".json"}, files
 
 
 def load_parquet_rows(cache: Path) -> pd.DataFrame:

@@ -40,6 +40,14 @@ def read_rows(path: Path, lo: int, hi: int, columns: list[str]):
     return f.read_row_groups(groups, columns=columns).slice(lo - first, hi - lo)
 
 
+def rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of the sorted rows *not* in ``fit_rows`` (without listing them all):
+    the rows a partitioned stage places or labels from a fitted sample."""
+    before = fit_rows - np.arange(len(fit_rows))  # unfitted rows before each fitted one
+    j = np.arange(r0, r1)
+    return j + np.searchsorted(before, j, side="right")
+
+
 def scratch(ctx: Context, stage: str) -> Path:
     path = ctx.cache / ".parts" / stage
     path.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,12 @@ Stages with a partitioned form (``Stage.partitioned`` in the stage table):
 - neighbors: the index built once, then rows of its k-NN graph per partition;
 - projection (above ``fit_sample``): the UMAP fit on the seeded sample, then the placement
   of the other tracks per partition (``place_from``, the local path's own function);
+- clusters (above its ``fit_sample``): HDBSCAN and the selection on the seeded sample, then
+  the other tracks labelled from their nearest fitted ones per partition, then the report
+  (:mod:`~.partition_clusters`);
 - genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition.
 
-Clusters and ingest stay whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
+Ingest and features stay whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
 batch of the local computation and are at least ``MIN_PIECE`` rows (a shorter remainder
 joins the piece before it): torch's and the exact search's matrix products give the same
 rows for any block of 6 rows or more, smaller blocks take another kernel (measured here),
@@ -38,12 +41,14 @@ from pydantic import BaseModel, Field
 from pipeline.build.context import Context
 from pipeline.store import read_npy, read_weights, save_artifact
 
+from . import partition_clusters
 from .partition_files import (
     cached,
     concat_npy,
     n_rows,
     part_path,
     read_rows,
+    rest_rows,
     scratch,
 )
 
@@ -262,13 +267,6 @@ def _merge_cells(cells: list[tuple[int, int]], rows: int, batch: int) -> list[tu
     return out
 
 
-def _rest_rows(fit_rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0:r1`` of the sorted rows *not* in ``fit_rows`` (without listing them all)."""
-    before = fit_rows - np.arange(len(fit_rows))  # unfitted rows before each fitted one
-    j = np.arange(r0, r1)
-    return j + np.searchsorted(before, j, side="right")
-
-
 def _projection_fit(ctx: Context) -> dict:
     from pipeline.build.lineage import warm_start  # a refit starts from the previous map
     from pipeline.map import NeighborIndex, Warm, build_projection, sample_rows
@@ -307,7 +305,7 @@ def _projection_part(ctx: Context, fit: dict, r0: int, r1: int) -> dict:
             return rows, coords, NeighborIndex.from_bytes(data, emb[rows], ctx.cfg.neighbors)
 
         fit_rows, coords, index = cached(f"projection-{space}", files, load)
-        rows = _rest_rows(fit_rows, r0, r1)
+        rows = rest_rows(fit_rows, r0, r1)
         placed = place_from(index, np.asarray(emb[rows]), coords, ctx.cfg.projection.place_k)
         paths.append(part_path(ctx, "projection", space, r0, r1, ".npy"))
         save_artifact(paths[-1], placed)
@@ -321,7 +319,7 @@ def _projection_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
         fit_rows, coords = (read_npy(folder / f"{space}-{w}.npy") for w in ("fit_rows", "coords"))
         arr = np.empty((n, coords.shape[1]), np.float32)
         arr[fit_rows] = coords
-        arr[_rest_rows(fit_rows, 0, n - len(fit_rows))] = np.concatenate(
+        arr[rest_rows(fit_rows, 0, n - len(fit_rows))] = np.concatenate(
             [read_npy(Path(p["paths"][i])) for p in parts])
         out[space] = arr
     save_artifact(ctx.cache / "map2d.npy", out["map2d"])
@@ -395,6 +393,13 @@ def _genre_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
     save_artifact(ctx.cache / "genre_pred.parquet", table)
 
 
+# --- clusters (catalogs above its fit_sample): pipeline/build/engines/partition_clusters.py
+
+def _clusters_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    """Ranges over the positions of the unfitted rows (each labelled on its own)."""
+    return partition_ranges([(0, partition_clusters.unfitted(ctx, n))], rows)
+
+
 PARTITIONED: dict[str, Partitioned] = {
     "embedding": Partitioned(_always, _embedding_ranges, _embedding_fit, _embedding_part,
                              _embedding_combine),
@@ -402,6 +407,9 @@ PARTITIONED: dict[str, Partitioned] = {
                              _neighbors_combine),
     "projection": Partitioned(_projection_applies, _projection_ranges, _projection_fit,
                               _projection_part, _projection_combine),
+    "clusters": Partitioned(partition_clusters.applies, _clusters_ranges,
+                            partition_clusters.fit, partition_clusters.part,
+                            partition_clusters.combine),
     "genre": Partitioned(_always, _genre_ranges, _genre_fit, _genre_part, _genre_combine),
 }
 

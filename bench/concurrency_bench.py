@@ -15,8 +15,9 @@ cluster browser picks a cluster, the playlist builder builds from a cluster, the
 recommendations page searches an artist of the catalog and shows its recommendations.
 
 A page view is one visit (open + action). An error is a visit that showed an exception box,
-an error box, did not settle within ``--timeout`` seconds, or whose action's widget was not
-there. Prints JSON: page views, errors, render seconds (each open and each action, from the
+an error box, did not settle within ``--timeout`` seconds, whose action's widget was not
+there, or whose action started no script run ("no request": the page sent none; "no run":
+it sent one and no run ended). Runs and requests are counted off the app's websocket. Prints JSON: page views, errors, render seconds (each open and each action, from the
 click to the app going idle) p50/p95 per page and overall, and the server's CPU seconds
 (its process tree, from /proc, during the measured window) per page view with the sessions
 per core that implies at this pace. Feedback votes go to a temporary database, never the
@@ -36,6 +37,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,7 +64,17 @@ class Unsettled(Exception):
 
 
 class NoWidget(Exception):
-    """A page's main action could not find its widget, or it started no rerun."""
+    """A page's main action could not find its widget."""
+
+
+class NoRun(Exception):
+    """A page's main action started no script run within the timeout. ``kind`` says where
+    it was lost: "no request" (the page sent no rerun request: the click changed nothing
+    the app sees) or "no run" (the request was sent; the server ran nothing for it)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -81,56 +95,99 @@ class Stats:
             self.samples.append(f"{page}: {kind}: {text[:300]}")
 
 
-# Counts the app's script runs that have ended and records when (the page's clock): the
-# root's data-test-script-state leaves "running" once per run. The observer watches the whole
-# document, not one element: Streamlit may replace the root element (a page change), and an
-# observer on the old one missed every later run ("no widget" after a full timeout).
+# [field number, wire type] of each top-level field of a protobuf message (a Uint8Array).
+PB_FIELDS = """(b) => {
+  const out = []; let i = 0;
+  const varint = () => { let v = 0, m = 1, c;
+    do { c = b[i++]; v += (c & 127) * m; m *= 128; } while (c & 128 && i < b.length);
+    return v; };
+  while (i < b.length) {
+    const tag = varint(), w = tag % 8; out.push([Math.floor(tag / 8), w]);
+    if (w === 0) varint(); else if (w === 1) i += 8;
+    else if (w === 2) { const n = varint(); i += n; }   // not i += varint(): i is read first
+    else if (w === 5) i += 4; else break;
+  }
+  return out; }"""
+# Counts the app's script runs that have ended, and the rerun requests the page sent, from
+# the app's websocket (one protobuf ForwardMsg/BackMsg per frame): a run ends with a
+# ForwardMsg whose script_finished is set; a widget change is a BackMsg rerun_script. The
+# DOM's data-test-script-state alone misses runs: when a short run's messages reach a busy
+# browser together, React renders once and the attribute never shows "running" (every lost
+# action traced under load: the map's colour runs, 0.1-0.2 s; docs/DEPLOY.md). The
+# MutationObserver stays for the moment the page was drawn idle.
+FINISHED = ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"].number   # an enum: wire 0
+RERUN = BackMsg.DESCRIPTOR.fields_by_name["rerun_script"].number           # a message: wire 2
 COUNT_RUNS = """(() => {
-  window.__ceRuns = 0;
+  window.__ceRuns = 0; window.__ceRequests = 0; window.__ceIdleAt = 0; window.__ceEndAt = 0;
+  const fields = """ + PB_FIELDS + """;
+  const bytes = (d) => d instanceof ArrayBuffer ? new Uint8Array(d)
+    : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+  const has = (b, f, w) => b !== null && fields(b).some(([g, v]) => g === f && v === w);
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      if (!String(url).includes('_stcore/stream')) return;
+      this.addEventListener('message', (e) => {   // small: deltas are skipped unread
+        const b = bytes(e.data);
+        if (b && b.length < 512 && has(b, FINISHED, 0)) {
+          window.__ceRuns += 1; window.__ceEndAt = performance.now(); }
+      });
+    }
+    send(data) {
+      if (String(this.url).includes('_stcore/stream') && has(bytes(data), RERUN, 2))
+        window.__ceRequests += 1;
+      return super.send(data);
+    }
+  };
   new MutationObserver((records) => {   // one record per change, oldest first
     records.forEach((r, i) => {
       const later = records.slice(i + 1).find((q) => q.target === r.target);
       const next = later ? later.oldValue : r.target.getAttribute('data-test-script-state');
-      if (r.oldValue === 'running' && next !== 'running') {
-        window.__ceRuns += 1;
-        window.__ceIdleAt = performance.now();
-      }
+      if (r.oldValue === 'running' && next !== 'running') window.__ceIdleAt = performance.now();
     });
   }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                         attributeFilter: ['data-test-script-state']});
-})()"""
+})()""".replace("FINISHED", str(FINISHED)).replace("RERUN", str(RERUN))
+# [runs ended, DOM script state, when the last run ended (drawn idle, or its end message
+# when the DOM never showed it running), now, rerun requests sent]
 STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
   return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state'),
-          window.__ceIdleAt || 0, performance.now()]; }"""
+          Math.max(window.__ceIdleAt || 0, window.__ceEndAt || 0), performance.now(),
+          window.__ceRequests || 0]; }"""
 NOW = "() => performance.now()"
 POLL_S = 0.25   # the page records when a run ends; polling only reads it (each poll costs
                 # the starved browser CPU: at 50 ms, 0.07 CPU s per second per session)
 IDLE = ("notRunning", "compilationError")
 
 
-async def runs(page) -> int | None:
-    """The count of ended runs to pass to :func:`settle` as ``after``; None when a run is
-    going on now (a click then may fold into it without a run of its own)."""
-    n, state, _, _ = await page.evaluate(STATE)
-    return n if state in IDLE else None
+async def runs(page) -> tuple[int, int] | None:
+    """The counts of ended runs and of rerun requests sent, to pass to :func:`settle` as
+    ``after``; None when a run is going on now (a click then may fold into it without a
+    run of its own)."""
+    n, state, _, _, sent = await page.evaluate(STATE)
+    return (n, sent) if state in IDLE else None
 
 
-async def settle(page, t0: float, timeout: float, after: int | None = None,
+async def settle(page, t0: float, timeout: float, after: tuple[int, int] | None = None,
                  quiet: float = 0.3) -> float:
     """Seconds from ``t0`` (the page's ``performance.now()`` in ms, read just before the
     click) until the app's script stopped running, as the page itself recorded it (and it
-    stayed stopped for ``quiet`` seconds, not counted). With ``after`` (a run count), a run
-    must have started since; if none has within ``timeout``, :class:`NoWidget` (the click
-    did nothing; a starved browser may take many seconds to start one)."""
+    stayed stopped for ``quiet`` seconds, not counted). With ``after`` (from :func:`runs`), a
+    run must have ended since; if none has within ``timeout``, :class:`NoRun` (a starved
+    browser may take many seconds to start one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n, state, idle_at, now = await page.evaluate(STATE)
-        started = after is None or n > after
+        n, state, idle_at, now, sent = await page.evaluate(STATE)
+        started = after is None or n > after[0]
         if started and state in IDLE and now - idle_at >= quiet * 1000:
             return max(idle_at - t0, 0.0) / 1000
         await asyncio.sleep(POLL_S)
-    if after is not None and n <= after:
-        raise NoWidget(f"the action started no script run in {timeout:.0f} s")
+    if after is not None and n <= after[0]:
+        if sent > after[1]:
+            raise NoRun("no run", f"the page sent the change, no script run ended in "
+                        f"{timeout:.0f} s")
+        raise NoRun("no request", f"the action sent no rerun request in {timeout:.0f} s")
     raise Unsettled(f"still running after {timeout:.0f} s")
 
 
@@ -221,6 +278,9 @@ async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: rand
                     await settle(page, t0, timeout, after=before))
     except NoWidget as exc:
         stats.error(name, "no widget", str(exc))
+        return False
+    except NoRun as exc:
+        stats.error(name, exc.kind, str(exc))
         return False
     except (Unsettled, TimeoutError) as exc:
         stats.error(name, "timeout", str(exc))

@@ -174,7 +174,8 @@ def _run_rank_signals(ctx: Context) -> dict[str, Any]:
 
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
-    Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1),
+    Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1,
+          partitioned=True),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],
           _run_embedding, cost=20.0, partitioned=True),
     Stage("neighbors", 2, ("embedding",), "neighbors", LAYOUT["neighbors"], _run_neighbors,

@@ -22,6 +22,7 @@ from pipeline import load
 from pipeline.build import STAGES, build
 from pipeline.build.engines import dask as dask_engine
 from pipeline.build.engines.dask import local_cluster
+from pipeline.build.engines.partition_files import read_rows, rest_rows
 from pipeline.build.engines.partitions import (
     ENV_MIN_ROWS,
     ENV_ROWS,
@@ -29,8 +30,6 @@ from pipeline.build.engines.partitions import (
     PARTITIONED,
     PartitionConfig,
     partition_ranges,
-    read_rows,
-    rest_rows,
 )
 from pipeline.config import ClusterConfig, NeighborConfig, ProjectionConfig
 from pipeline.errors import BuildError

@@ -10,6 +10,8 @@ worker (:func:`~.partition_files.cached`), and each partition writes its rows to
 
 Stages with a partitioned form (``Stage.partitioned`` in the stage table):
 
+- features: the scaler's fit on the numeric columns, then its transform per partition
+  (:mod:`~.partition_features`);
 - embedding: the encoder's fit, then :func:`~pipeline.map.embed_with` per partition;
 - neighbors: the index built once, then rows of its k-NN graph per partition;
 - projection (above ``fit_sample``): the UMAP fit on the seeded sample, then the placement
@@ -17,9 +19,10 @@ Stages with a partitioned form (``Stage.partitioned`` in the stage table):
 - clusters (above its ``fit_sample``): HDBSCAN and the selection on the seeded sample, then
   the other tracks labelled from their nearest fitted ones per partition, then the report
   (:mod:`~.partition_clusters`);
-- genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition.
+- genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition
+  (:mod:`~.partition_genre`).
 
-Ingest and features stay whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
+Ingest stays whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
 batch of the local computation and are at least ``MIN_PIECE`` rows (a shorter remainder
 joins the piece before it): torch's and the exact search's matrix products give the same
 rows for any block of 6 rows or more, smaller blocks take another kernel (measured here),
@@ -35,19 +38,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
 
 from pipeline.build.context import Context
 from pipeline.store import read_npy, read_weights, save_artifact
 
-from . import partition_clusters
+from . import partition_clusters, partition_features, partition_genre
 from .partition_files import (
     cached,
     concat_npy,
     n_rows,
     part_path,
-    read_rows,
     rest_rows,
     scratch,
 )
@@ -326,71 +327,12 @@ def _projection_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
     save_artifact(ctx.cache / "cluster_space.npy", out.get("cluster", out["map2d"]))
 
 
-# --- genre ---
+# --- features and genre: partition_features.py, partition_genre.py ---
 
-GENRE_NOTE = ("accuracy on random and artist-disjoint splits: see "
-              "`python -m pipeline evaluate` (docs/EVALUATION.md)")  # as stages._run_genre
-
-
-def _genre_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
-    return partition_ranges(_cells(n, n), rows)  # LightGBM predicts each row on its own
-
-
-def _genre_fit(ctx: Context) -> dict:
-    from pipeline.recommend import NO_MODEL, fit_genre_model
-
-    res, labels = fit_genre_model(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"),
-                                  ctx.seed("genre"), evaluate=False)
-    text = (res.model.model_to_string() if res.model is not None
-            else NO_MODEL.format(reason=res.report["reason"]))
-    res.report["note"] = GENRE_NOTE
-    save_artifact(ctx.cache / "genre_model.txt", text)
-    save_artifact(ctx.cache / "genre_report.json", res.report)
-    if res.model is None:  # nothing to predict: the table of known labels, whole
-        save_artifact(scratch(ctx, "genre") / "whole.parquet", res.predictions)
-    else:
-        save_artifact(scratch(ctx, "genre") / "labels.parquet",
-                      pd.DataFrame({"label": labels.to_numpy()}))
-    return {"classes": res.classes, "trained": res.model is not None}
-
-
-def _genre_part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
-    from pipeline.recommend import apply_genre
-
-    if not fit["trained"]:
-        return {"paths": []}
-    import pyarrow.parquet as pq
-
-    from pipeline.recommend import GENRE_FEATURES
-
-    path = ctx.cache / "genre_model.txt"
-    text = cached("genre", [path], path.read_text)
-    wanted = {"track_id", "year", "decade", "track_name", "album_name", "artist",
-              *GENRE_FEATURES}
-    names = pq.ParquetFile(ctx.cache / "tracks.parquet").schema_arrow.names
-    tracks = read_rows(ctx.cache / "tracks.parquet", lo, hi,
-                       [c for c in names if c in wanted]).to_pandas()
-    labels = read_rows(scratch(ctx, "genre") / "labels.parquet", lo, hi, ["label"])
-    labels = pd.Series(labels.column("label").to_numpy(zero_copy_only=False), dtype=object)
-    out = part_path(ctx, "genre", "genre", lo, hi, ".parquet")
-    save_artifact(out, apply_genre(text, fit["classes"], tracks, labels, n_rows(ctx.cache)))
-    return {"paths": [str(out)]}
-
-
-def _genre_combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
-    """genre_pred.parquet, built as :func:`pipeline.recommend.build_genre` builds it (one
-    frame from whole columns, so the inferred column types are the same)."""
-    if not fit["trained"]:
-        table = pd.read_parquet(scratch(ctx, "genre") / "whole.parquet")
-    else:
-        frames = [pd.read_parquet(p["paths"][0]) for p in parts]
-        col = {c: np.concatenate([f[c].to_numpy(dtype=object if c != "genre_pred_prob"
-                                                 else float) for f in frames])
-               for c in frames[0].columns}
-        for c in ("genre_pred", "genre_filled"):  # a missing value is None, as built whole
-            col[c] = np.where(pd.isna(col[c]), None, col[c])
-        table = pd.DataFrame(col)
-    save_artifact(ctx.cache / "genre_pred.parquet", table)
+def _per_row_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
+    """Any cut: each row is computed on its own (LightGBM's predictions, the features'
+    element-wise transform)."""
+    return partition_ranges(_cells(n, n), rows)
 
 
 # --- clusters (catalogs above its fit_sample): pipeline/build/engines/partition_clusters.py
@@ -401,6 +343,8 @@ def _clusters_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
 
 
 PARTITIONED: dict[str, Partitioned] = {
+    "features": Partitioned(_always, _per_row_ranges, partition_features.fit,
+                            partition_features.part, partition_features.combine),
     "embedding": Partitioned(_always, _embedding_ranges, _embedding_fit, _embedding_part,
                              _embedding_combine),
     "neighbors": Partitioned(_always, _neighbors_ranges, _neighbors_fit, _neighbors_part,
@@ -410,7 +354,8 @@ PARTITIONED: dict[str, Partitioned] = {
     "clusters": Partitioned(partition_clusters.applies, _clusters_ranges,
                             partition_clusters.fit, partition_clusters.part,
                             partition_clusters.combine),
-    "genre": Partitioned(_always, _genre_ranges, _genre_fit, _genre_part, _genre_combine),
+    "genre": Partitioned(_always, _per_row_ranges, partition_genre.fit, partition_genre.part,
+                         partition_genre.combine),
 }
 
 

@@ -12,7 +12,8 @@ Deterministic: the 95% is a seeded sample of track ids (every row of a kept trac
 written with the whole catalog as two CSVs under --work. Prints JSON: wall times (measured
 on whatever load the machine carries: say so when quoting them), the share of existing
 tracks that keep their cluster id after the update and after the refit, the refit's mean
-displacement, and the updated build against the refit (clusters, noise, and the playlist
+displacement, the refit's final partition against HDBSCAN's fresh one (cluster count,
+noise, silhouette, ids kept), and the updated build against the refit (clusters, noise, and the playlist
 precision@10 of the new tracks' nearest neighbours in each build's embedding).
 """
 from __future__ import annotations
@@ -87,6 +88,18 @@ def quality(index) -> dict:
             "noise_share": clu["noise_share"]}
 
 
+def refit_ids(al: dict) -> dict:
+    """The refit's cluster ids (changes.json's alignment): the final partition against
+    HDBSCAN's fresh one (ids carried or fresh, docs/UPDATES.md)."""
+    return {"cluster_ids": al.get("cluster_ids"),
+            "kept_share": {"final": al["kept_cluster_share"],
+                           "fresh": al.get("fresh_kept_cluster_share",
+                                           al["kept_cluster_share"])},
+            "final_partition": al.get("final_partition"),
+            "fresh_partition": al.get("fresh_partition"),
+            "carried_share": al.get("carried_share"), "carry": al.get("carry")}
+
+
 def refit_only(base: Path, whole: Path, refit_cache: Path) -> dict:
     """Refit the whole catalog over a copy of ``base`` (a 95% build): the refit's figures."""
     shutil.copytree(gens.resolve(base), refit_cache)
@@ -98,6 +111,7 @@ def refit_only(base: Path, whole: Path, refit_cache: Path) -> dict:
            "wall_s": {"refit_100": refit_s}, "refit_mode": refitted.changes["mode"],
            "kept_ids_refit": al["kept_cluster_share"],
            "displacement_refit": al["mean_displacement_share"],
+           "refit_ids": refit_ids(al),
            "quality": {"base": quality(before), "refit": quality(refitted)},
            "params": {"base": before.metrics["clusters"]["params"],
                       "refit": refitted.metrics["clusters"]["params"]},
@@ -148,6 +162,7 @@ def main() -> None:
         "kept_ids_update": kept_id_share(base, updated),
         "kept_ids_refit": al["kept_cluster_share"],
         "displacement_refit": al["mean_displacement_share"],
+        "refit_ids": refit_ids(al),
         "update_stage_seconds": updated.metrics["timings_s"],
         "quality": {"updated": {**quality(updated),
                                 "new_tracks_playlist_p_at_10": playlist_precision(updated,

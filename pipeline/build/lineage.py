@@ -35,11 +35,15 @@ import pandas as pd
 from pipeline import store as io
 from pipeline.config import PipelineConfig
 
+from .refit_ids import hand_over_ids
 from .update import TrackDiff, diff_tracks
 
 log = logging.getLogger(__name__)
 NOISE = -1
 PRIOR = "prior"  # folder in a working generation: the previous build a refit starts from
+FRESH = "fresh"  # folder in a working generation: the stage outputs the alignment rewrites
+ALIGNED = ("map2d.npy", "cluster_space.npy", "clusters.parquet", "membership.npy",
+           "cluster_report.json", "cluster_names.json")
 PRIOR_FILES = {"projection": ("tracks.parquet", "map2d.npy"),
                "clusters": ("tracks.parquet", "clusters.parquet")}
 
@@ -78,10 +82,36 @@ def prior_digest(work: Path, cfg: PipelineConfig) -> dict[str, dict]:
 
 
 def drop_prior(work: Path) -> None:
-    """Remove ``prior/`` from a finished working generation (it is not an artifact)."""
+    """Remove ``prior/`` and ``fresh/`` from a finished working generation (they are not
+    artifacts)."""
     import shutil
 
     shutil.rmtree(work / PRIOR, ignore_errors=True)
+    shutil.rmtree(work / FRESH, ignore_errors=True)
+
+
+def _fresh_outputs(work: Path) -> None:
+    """Make the alignment re-runnable. It rewrites stage outputs in place; a build that
+    crashes after it and before publishing resumes with those stages finished, and would
+    align the aligned outputs again (a carried partition taken for a fresh one). So the
+    first run hard-links the stages' own outputs into ``fresh/`` with the keys of the
+    stages that made them, and a later run restores them first when those stages were
+    reused (same keys); a stage run again discards the copy."""
+    import shutil
+
+    from pipeline import generations as gens
+
+    folder = work / FRESH
+    done = io.read_json(work / gens.PROGRESS) if (work / gens.PROGRESS).exists() else {}
+    keys = {s: done.get(s) for s in ("projection", "clusters")}
+    if (folder / "keys.json").exists() and io.read_json(folder / "keys.json") == keys:
+        names = [n for n in ALIGNED if (folder / n).exists()]
+        gens.link_outputs(folder, work, names)
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    gens.link_outputs(work, folder, [n for n in ALIGNED if (work / n).exists()])
+    io.write_json(folder / "keys.json", keys)  # last: the copy is complete
 
 
 def _prior_rows(ctx: Any) -> np.ndarray:
@@ -264,15 +294,9 @@ def _align(work: Path, prev: dict[str, Any], diff: TrackDiff, max_id: int,
            cfg: PipelineConfig, map_refit: bool, clusters_refit: bool) -> dict:
     """Align a refit to the previous build in place (map2d, cluster_space, the cluster
     artifacts and names); returns changes.json's ``alignment``."""
-    from pipeline.map import (
-        displacement_share,
-        match_clusters,
-        procrustes,
-        relabel,
-        remap_columns,
-        remap_list,
-    )
+    from pipeline.map import displacement_share, procrustes
 
+    _fresh_outputs(work)
     shared = np.flatnonzero(diff.prev_row >= 0)
     old_rows = diff.prev_row[shared]
     map2d = io.read_npy(work / "map2d.npy")
@@ -284,48 +308,16 @@ def _align(work: Path, prev: dict[str, Any], diff: TrackDiff, max_id: int,
             io.write_npy(work / "cluster_space.npy", tf.apply(dense))
         map2d = tf.apply(map2d)
         io.write_npy(work / "map2d.npy", map2d)
-    table = io.read_parquet(work / "clusters.parquet")
     old_labels = (prev["clusters"]["cluster"].to_numpy()[old_rows]
                   if prev["clusters"] is not None else np.full(len(shared), NOISE))
+    ids = {}
     if clusters_refit and prev["clusters"] is not None:
-        new = table["cluster"].to_numpy()
-        matched = match_clusters(old_labels, new[shared], cfg.update.min_jaccard)
-        labels, mapping = relabel(new, matched, max_id + 1)
-        nearest = table["nearest_cluster"].to_numpy()
-        table = table.assign(cluster=labels, nearest_cluster=np.array(
-            [mapping.get(int(c), NOISE) for c in nearest], np.int32))
-        io.write_parquet(work / "clusters.parquet", table)
-        io.write_npy(work / "membership.npy", remap_columns(io.read_npy(work / "membership.npy"),
-                                                           mapping))
-        report = io.read_json(work / "cluster_report.json")
-        report["sizes"] = remap_list(report.get("sizes", []), mapping, 0)
-        report["per_cluster_silhouette"] = remap_list(report.get("per_cluster_silhouette", []),
-                                                      mapping)
-        report["ids_matched_to_previous"] = {str(mapping[k]): v for k, v in matched.items()}
-        io.write_json(work / "cluster_report.json", report)
-        raw = {int(k): v for k, v in io.read_json(work / "cluster_names.json").items()}
-        io.write_json(work / "cluster_names.json", _names_after(raw, mapping, matched,
-                                                                prev["names"]))
-    labels = table["cluster"].to_numpy()
+        ids = hand_over_ids(work, prev["names"], shared, old_labels, max_id, cfg)
+    labels = io.read_parquet(work / "clusters.parquet")["cluster"].to_numpy()
     moved = (displacement_share(old_map[old_rows], map2d[shared]) if len(old_map) else None)
     return {"shared_tracks": int(len(shared)),
             "mean_displacement_share": None if moved is None else round(moved, 4),
             "kept_cluster_share": round(float((labels[shared] == old_labels).mean())
                                         if len(shared) else 1.0, 4),
             "map_refit": bool(map_refit), "clusters_refit": bool(clusters_refit),
-            "warm_start": (work / PRIOR).is_dir()}
-
-
-def _names_after(raw: dict[int, str], mapping: dict[int, int], matched: dict[int, int],
-                 old: dict[int, str]) -> dict[str, str]:
-    """Matched clusters keep their old name; new ones take the name computed for them
-    (made unique with their id if an old name already reads the same)."""
-    out = {NOISE: raw.get(NOISE, "unclustered")} if NOISE in raw else {}
-    for cur, final in mapping.items():
-        if cur in matched and final in old:
-            out[final] = old[final]
-    for cur, final in mapping.items():
-        if final not in out:
-            name = raw.get(cur, f"cluster {final}")
-            out[final] = f"{name} (#{final})" if name in out.values() else name
-    return {str(k): v for k, v in sorted(out.items())}
+            "warm_start": (work / PRIOR).is_dir(), **ids}

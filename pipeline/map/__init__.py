@@ -11,6 +11,7 @@ from .alignment import (
                         remap_list,
 )
 from .assign import assign_labels
+from .carry import Carried, carry_labels, neighbour_membership, partition_figures
 from .clustering import (
                         NOT_PREVIOUS,
                         ClusterFit,
@@ -59,7 +60,8 @@ from .profiles import (
 )
 from .projection import Warm, build_projection, place, place_from, sample_rows, warm_init, warm_up
 
-__all__ = ["Similarity", "assign_labels", "displacement_share", "embed_with", "kept_share", "match_clusters",
+__all__ = ["Similarity", "assign_labels", "Carried", "carry_labels", "neighbour_membership",
+           "partition_figures", "displacement_share", "embed_with", "kept_share", "match_clusters",
            "procrustes", "relabel", "remap_columns", "remap_list", "search_rows", "update_graph",
            "NOT_PREVIOUS", "Warm", "warm_init", "ClusterResult", "EmbeddingResult", "Groups", "NOISE", "NOISE_NAME", "NeighborIndex",
            "PROFILE_FEATURES", "build_clusters", "build_embedding", "build_neighbors",

@@ -181,9 +181,10 @@ def _check_cluster_ids(index, ch: dict) -> None:
     assert [i for i, s in enumerate(report["sizes"]) if s] == ids
 
 
-def _config(warm: bool = True):
+def _config(warm: bool = True, ids: str = "carry"):
     cfg = small_config()
-    return cfg.model_copy(update={"update": cfg.update.model_copy(update={"warm_start": warm})})
+    return cfg.model_copy(update={"update": cfg.update.model_copy(
+        update={"warm_start": warm, "refit_clusters": ids})})
 
 
 def test_refit_keeps_ids_of_matching_clusters(updated, tmp_path):
@@ -263,14 +264,17 @@ def test_new_tracks_neighbour_labels_match_the_full_pass(updated):
     assert np.allclose(block("subgenre_nn")[fresh], full[1][fresh], atol=1e-5)
 
 
-def _refit_c(updated: Path, tmp_path: Path, warm: bool) -> Path:
+def _refit_c(updated: Path, tmp_path: Path, warm: bool, ids: str = "carry") -> Path:
     """Catalog A's fit, refitted with catalog C (120 tracks added, 30 removed)."""
-    cache = _copy(updated / "a_build", tmp_path / f"cache_{warm}")
-    big = make_catalog(520, seed=0)
-    big[~big["track_id"].isin([f"T{i:05d}" for i in range(300, 330)])].to_csv(
-        tmp_path / "c.csv", index=False)
-    build([tmp_path / "c.csv"], cache, _config(warm), refit=True)
+    cache = _copy(updated / "a_build", tmp_path / f"cache_{warm}_{ids}")
+    _catalog_c().to_csv(tmp_path / "c.csv", index=False)
+    build([tmp_path / "c.csv"], cache, _config(warm, ids), refit=True)
     return cache
+
+
+def _catalog_c() -> pd.DataFrame:
+    big = make_catalog(520, seed=0)
+    return big[~big["track_id"].isin([f"T{i:05d}" for i in range(300, 330)])]
 
 
 def test_a_refit_starts_from_the_previous_build(updated, tmp_path):
@@ -328,3 +332,90 @@ def test_a_resumed_refit_reuses_stages_started_from_the_same_build(updated, tmp_
     done = json.loads((gens.resolve(cache) / gens.PROGRESS).read_text())
     assert done["projection"] == progress["projection"] != stages["projection"]["key"]
     assert done["features"] == stages["features"]["key"]
+
+
+@pytest.fixture(scope="module")
+def refits(updated, tmp_path_factory) -> dict[str, Path]:
+    """Catalog A refitted with catalog C (warm), ids carried (the default) and fresh."""
+    work = tmp_path_factory.mktemp("refits")
+    return {ids: _refit_c(updated, work, True, ids) for ids in ("carry", "fresh")}
+
+
+def test_a_carried_refit_keeps_every_artifact_consistent(updated, refits):
+    """The final partition's rows: strength, membership (n, max id + 1), nearest cluster,
+    report sizes/silhouettes by id, names, changes.json's figures, all for the final ids."""
+    index, base = pipeline.load(refits["carry"]), pipeline.load(updated / "a_build")
+    ch, labels = index.changes, index.labels
+    _check_cluster_ids(index, ch)
+    table = load_artifact(gens.resolve(refits["carry"]) / "clusters.parquet")
+    assert len(table) == len(index.tracks) == len(index.membership)
+    ids = np.unique(labels[labels >= 0])
+    m = np.asarray(index.membership)
+    sums = m.sum(axis=1)
+    assert np.allclose(sums[sums > 0], 1, atol=1e-4)
+    assert not m[:, np.setdiff1d(np.arange(m.shape[1]), ids)].any()  # absent ids: zero
+    nearest = table["nearest_cluster"].to_numpy()
+    assert np.array_equal(nearest[labels >= 0], labels[labels >= 0])
+    noise = np.flatnonzero((labels < 0) & (sums > 0))
+    assert np.array_equal(nearest[noise], m[noise].argmax(axis=1))
+    strength = table["probability"].to_numpy()
+    assert (strength[labels >= 0] > 0).all() and (strength <= 1 + 1e-6).all()
+    report = index.metrics["clusters"]
+    assert report["sizes"] == np.bincount(labels[labels >= 0]).tolist()
+    assert [c for c, v in enumerate(report["per_cluster_silhouette"]) if v is not None] \
+        == ids.tolist()
+    assert report["n_clusters"] == len(ids)
+    assert report["noise_share"] == round(float((labels < 0).mean()), 4)
+    al = ch["alignment"]
+    assert al["cluster_ids"] == "carry" and al["final_partition"]["n_clusters"] == len(ids)
+    assert set(al["fresh_partition"]) == set(al["final_partition"])
+    assert report["refit_partition"]["kept_cluster_share"]["final"] == al["kept_cluster_share"]
+    before = pd.Series(base.labels, index=base.tracks["track_id"])
+    after = pd.Series(labels, index=index.tracks["track_id"])
+    shared = before.index.intersection(after.index)
+    kept = (before[shared].to_numpy() == after[shared].to_numpy()).mean()
+    assert al["kept_cluster_share"] == round(float(kept), 4)
+    # on this planted catalog the fresh partition splits planted clusters (0.858 kept,
+    # measured): the carried one keeps them whole
+    assert al["kept_cluster_share"] >= max(0.95, al["fresh_kept_cluster_share"])
+    assert not (gens.resolve(refits["carry"]) / "fresh").exists()
+
+
+def test_a_fresh_refit_is_hdbscans_partition_with_matched_ids(refits):
+    carried, fresh = (pipeline.load(refits[k]).changes["alignment"] for k in ("carry", "fresh"))
+    assert fresh["cluster_ids"] == "fresh" and "final_partition" not in fresh
+    assert fresh["kept_cluster_share"] == carried["fresh_kept_cluster_share"]
+    index = pipeline.load(refits["fresh"])
+    _check_cluster_ids(index, index.changes)
+    report = index.metrics["clusters"]
+    assert "refit_partition" not in report
+    assert report["n_clusters"] == carried["fresh_partition"]["n_clusters"]
+    assert report["silhouette"] == carried["fresh_partition"]["silhouette"]
+
+
+def test_a_refit_killed_after_its_alignment_resumes_to_the_same_build(updated, refits,
+                                                                     tmp_path, monkeypatch):
+    """The alignment rewrites stage outputs in place; a resumed build starts it again
+    from the stages' own outputs (kept in fresh/), not from its own result."""
+    from pipeline.build import lineage
+
+    cache = _copy(updated / "a_build", tmp_path / "cache")
+    gens.adopt_plain_cache(cache)
+    time.sleep(1.1)
+    _catalog_c().to_csv(tmp_path / "c.csv", index=False)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before publishing")
+
+    monkeypatch.setattr(lineage, "drop_prior", crash)  # right after the alignment
+    with pytest.raises(RuntimeError, match="killed before publishing"):
+        build([tmp_path / "c.csv"], cache, _config(), refit=True)
+    work = next(g for g in (cache.parent / f".{cache.name}.builds").glob("g-*")
+                if not (g / "manifest.json").exists())
+    assert (work / "fresh" / "keys.json").exists() and (work / "changes.json").exists()
+    monkeypatch.undo()
+    build([tmp_path / "c.csv"], cache, _config(), refit=True)
+    assert pipeline.load(cache).manifest["last_run"]["recomputed"] == []
+    for name in ("clusters.parquet", "membership.npy", "map2d.npy"):
+        assert np.array_equal(np.asarray(load_artifact(cache / name)),
+                              np.asarray(load_artifact(refits["carry"] / name))), name

@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 
 def require_index() -> Any:
     """The loaded :class:`pipeline.api.CatalogIndex`, or a message + build button and stop."""
-    cache = cache_dir()
+    try:
+        cache = cache_dir()
+    except CacheError as exc:  # $CACHE_DIR names a store the dashboard cannot read
+        st.error(f"The catalog cache cannot be read. {exc}")
+        st.stop()
     try:
         index = _load_index(str(cache), _manifest_mtime(cache))
     except CacheError as exc:

@@ -53,8 +53,14 @@ def mark_loaded(value: Any) -> Any:
 
 
 def cache_dir() -> Path:
-    """The cache directory: ``$CACHE_DIR`` or ``cache/``."""
-    return Path(os.environ.get("CACHE_DIR", "cache"))
+    """The cache directory: ``$CACHE_DIR`` (a path or a ``file://`` URL) or ``cache/``.
+
+    Raises:
+        CacheError: ``$CACHE_DIR`` is a remote URL (``s3://``...), named, with what to do.
+    """
+    from pipeline import cache_location
+
+    return cache_location(os.environ.get("CACHE_DIR", "cache"))
 
 
 def _manifest_mtime(cache: Path) -> float:

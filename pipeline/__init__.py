@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CatalogIndex", "load"]
+__all__ = ["CatalogIndex", "cache_location", "load"]
 
 
 def __getattr__(name: str) -> Any:

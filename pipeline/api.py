@@ -14,6 +14,7 @@ from pipeline import generations as gens
 from pipeline import store as io
 from pipeline.errors import CacheError
 from pipeline.map import knn
+from pipeline.store import cache_location  # also pipeline.cache_location
 
 # Written by builds since catalog updates (issue 12): a cache built before them still loads,
 # with these left empty (a rebuild writes them).
@@ -73,8 +74,9 @@ class CatalogIndex:
 
 
 def load(cache_dir: str | Path) -> CatalogIndex:
-    """Load a built cache directory; a :class:`CacheError` says what is missing and how to build."""
-    cache = gens.resolve(Path(cache_dir))  # one build generation for every file
+    """Load a built cache (a path or a ``file://`` URL); a :class:`CacheError` says what is
+    missing and how to build."""
+    cache = gens.resolve(cache_location(cache_dir))  # one generation for every file
     missing = [f for f in REQUIRED_FILES if not (cache / f).exists()]
     if missing:
         raise CacheError(

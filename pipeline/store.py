@@ -2,6 +2,10 @@
 
 Every write goes to a temporary file in the same directory and is renamed into place,
 so a crash never leaves a half-written artifact behind. Nothing here uses pickle.
+
+A cache is named by a path or an fsspec URL (:func:`cache_location`): ``file://`` URLs
+name local (or mounted, shared) paths; a remote store (``s3://``, ``gs://``) is not
+written directly, it receives a finished build (docs/DISTRIBUTED.md).
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+
+from pipeline.errors import CacheError
 
 # The cache's layout: the artifacts each build stage writes (file names under the cache
 # directory). The stage table (pipeline.build.stages) writes them; readers such as
@@ -34,6 +40,33 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     # build (pipeline.build.lineage).
     "changes": ("changes.json", "track_status.parquet"),
 }
+
+
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+def cache_location(cache: str | os.PathLike) -> Path:
+    """The local path a cache argument names: a path, or an fsspec ``file://`` URL.
+
+    Raises:
+        CacheError: any other URL (``s3://``, ``gs://``, ``memory://``, an unknown scheme),
+            named, with what to do instead.
+    """
+    from fsspec.core import split_protocol
+    from fsspec.implementations.local import LocalFileSystem
+
+    text = os.fspath(cache)
+    protocol, _ = split_protocol(text)
+    if protocol is None:
+        return Path(text)
+    if protocol in LOCAL_PROTOCOLS:
+        return Path(LocalFileSystem._strip_protocol(text))
+    raise CacheError(
+        f"{text}: a cache at a {protocol}:// URL is not supported: builds write and serve "
+        "a cache on a local or shared filesystem (a path, or file:///absolute/path). Build "
+        "into one, then `python -m pipeline publish --cache DIR --to URL` copies the build "
+        "to the store and `python -m pipeline mirror --from URL --cache DIR` serves it "
+        "from a local folder where it is read (docs/DISTRIBUTED.md).")
 
 
 @contextmanager

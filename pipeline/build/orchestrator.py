@@ -21,7 +21,7 @@ from pipeline import generations as gens
 from pipeline import store as io
 from pipeline.catalog import md5_of
 from pipeline.config import PipelineConfig
-from pipeline.store import LAYOUT, load_artifact, save_artifact
+from pipeline.store import LAYOUT, cache_location, load_artifact, save_artifact
 
 from . import lineage
 from .context import Context
@@ -77,7 +77,7 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
 
     Args:
         catalog: catalog files (one schema each; several files are concatenated).
-        cache: the cache path (a link to the served generation).
+        cache: the cache path (a link to the served generation), or a ``file://`` URL.
         progress: called as (stage, index, n_stages, cached) as each stage is reused or starts.
         workers: processes for independent stages (1: all in this process, in order).
             The artifacts are the same for any number of workers.
@@ -88,6 +88,7 @@ def build(catalog: list[Path], cache: Path, cfg: PipelineConfig | None = None,
     """
     cfg = cfg or PipelineConfig()
     execute = get_engine(engine, scheduler)  # a wrong engine or address fails before any work
+    cache = cache_location(cache)  # a path or a file:// URL (a remote one: CacheError)
     with gens.build_lock(cache):
         gens.adopt_plain_cache(cache)
         return _build_locked(catalog, Path(cache), cfg, force, progress, workers,

@@ -1,7 +1,8 @@
 """Command line: ``python -m pipeline <command>``, one argparse tree.
 
 Each command's options live in its own module (``add_parser`` + ``run``): ``build``,
-``evaluate``, ``recommend`` / ``feedback`` / ``retrain-ranker``, ``playlist``. Logging is
+``evaluate``, ``recommend`` / ``feedback`` / ``retrain-ranker``, ``playlist``, ``publish`` /
+``mirror``. Logging is
 configured only here; errors a user can fix print one line, never a traceback.
 """
 from __future__ import annotations
@@ -11,10 +12,11 @@ import logging
 import sys
 
 from pipeline.errors import CacheError, CatalogError
+from pipeline.store import cache_location
 
-from . import build, evaluate, playlist, recommend
+from . import build, evaluate, playlist, publish, recommend
 
-COMMANDS = (build, evaluate, recommend, playlist)
+COMMANDS = (build, evaluate, recommend, playlist, publish)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-variant probing
     try:
+        if getattr(args, "cache", None) is not None:  # a path or a file:// URL
+            args.cache = str(cache_location(args.cache))
         return args.func(args)
     except (CatalogError, CacheError, KeyError, ValueError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -21,8 +21,8 @@ import pytest
 
 from bench.dask_bench import same_artifact
 from pipeline.build import STAGES, Context
-from pipeline.build.engines import execute
 from pipeline.build.engines import dask as dask_engine
+from pipeline.build.engines import execute
 from pipeline.build.engines.dask import local_cluster
 from pipeline.build.engines.partitions import PARTITIONED, PartitionConfig
 from pipeline.config import EmbeddingConfig, PipelineConfig

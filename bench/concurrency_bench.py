@@ -87,6 +87,7 @@ class Stats:
     errors: dict[str, dict[str, int]] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)   # a few error texts, for the reader
     js_errors: int = 0
+    missed_clicks: int = 0   # option clicks the box did not show, tried again (_choose)
 
     def error(self, page: str, kind: str, text: str) -> None:
         by_kind = self.errors.setdefault(page, {})
@@ -95,48 +96,59 @@ class Stats:
             self.samples.append(f"{page}: {kind}: {text[:300]}")
 
 
-# [field number, wire type] of each top-level field of a protobuf message (a Uint8Array).
+# [field number, wire type, value (varints only, else null)] of each top-level field of a
+# protobuf message (a Uint8Array).
 PB_FIELDS = """(b) => {
   const out = []; let i = 0;
   const varint = () => { let v = 0, m = 1, c;
     do { c = b[i++]; v += (c & 127) * m; m *= 128; } while (c & 128 && i < b.length);
     return v; };
   while (i < b.length) {
-    const tag = varint(), w = tag % 8; out.push([Math.floor(tag / 8), w]);
-    if (w === 0) varint(); else if (w === 1) i += 8;
+    const tag = varint(), w = tag % 8, f = Math.floor(tag / 8);
+    if (w === 0) { out.push([f, w, varint()]); continue; }
+    out.push([f, w, null]);
+    if (w === 1) i += 8;
     else if (w === 2) { const n = varint(); i += n; }   // not i += varint(): i is read first
     else if (w === 5) i += 4; else break;
   }
   return out; }"""
-# Counts the app's script runs that have ended, and the rerun requests the page sent, from
-# the app's websocket (one protobuf ForwardMsg/BackMsg per frame): a run ends with a
-# ForwardMsg whose script_finished is set; a widget change is a BackMsg rerun_script. The
+# Records, off the app's websocket (one protobuf ForwardMsg/BackMsg per frame), when the
+# page last sent a rerun request (BackMsg rerun_script: every widget change), when a script
+# run last started (ForwardMsg new_session, also sent for a fragment's run) and last ended
+# (script_finished, other than "stopped early for a rerun"); and counts the requests. The
 # DOM's data-test-script-state alone misses runs: when a short run's messages reach a busy
 # browser together, React renders once and the attribute never shows "running" (every lost
-# action traced under load: the map's colour runs, 0.1-0.2 s; docs/DEPLOY.md). The
-# MutationObserver stays for the moment the page was drawn idle.
-FINISHED = ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"].number   # an enum: wire 0
-RERUN = BackMsg.DESCRIPTOR.fields_by_name["rerun_script"].number           # a message: wire 2
+# action traced under load; docs/DEPLOY.md). The MutationObserver stays for the moment the
+# page was drawn idle.
+_F, _B = ForwardMsg.DESCRIPTOR.fields_by_name, BackMsg.DESCRIPTOR.fields_by_name
+WIRE = {"FINISHED": _F["script_finished"].number,     # an enum: wire type 0
+        "EARLY": ForwardMsg.FINISHED_EARLY_FOR_RERUN,
+        "STARTED": _F["new_session"].number,          # a message: wire type 2
+        "RERUN": _B["rerun_script"].number}           # a message: wire type 2
 COUNT_RUNS = """(() => {
-  window.__ceRuns = 0; window.__ceRequests = 0; window.__ceIdleAt = 0; window.__ceEndAt = 0;
+  window.__ceRequests = 0;
+  window.__ceRequestAt = 0; window.__ceStartAt = 0; window.__ceEndAt = 0; window.__ceIdleAt = 0;
   const fields = """ + PB_FIELDS + """;
   const bytes = (d) => d instanceof ArrayBuffer ? new Uint8Array(d)
     : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-  const has = (b, f, w) => b !== null && fields(b).some(([g, v]) => g === f && v === w);
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(url, protocols) {
       super(url, protocols);
       if (!String(url).includes('_stcore/stream')) return;
-      this.addEventListener('message', (e) => {   // small: deltas are skipped unread
+      this.addEventListener('message', (e) => {   // a few top-level fields: bodies skipped
         const b = bytes(e.data);
-        if (b && b.length < 512 && has(b, FINISHED, 0)) {
-          window.__ceRuns += 1; window.__ceEndAt = performance.now(); }
+        for (const [f, w, v] of b ? fields(b) : []) {
+          if (f === STARTED && w === 2) window.__ceStartAt = performance.now();
+          if (f === FINISHED && w === 0 && v !== EARLY) window.__ceEndAt = performance.now();
+        }
       });
     }
     send(data) {
-      if (String(this.url).includes('_stcore/stream') && has(bytes(data), RERUN, 2))
-        window.__ceRequests += 1;
+      const b = bytes(data);
+      if (b && String(this.url).includes('_stcore/stream')
+          && fields(b).some(([f, w]) => f === RERUN && w === 2)) {
+        window.__ceRequests += 1; window.__ceRequestAt = performance.now(); }
       return super.send(data);
     }
   };
@@ -148,45 +160,55 @@ COUNT_RUNS = """(() => {
     });
   }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                         attributeFilter: ['data-test-script-state']});
-})()""".replace("FINISHED", str(FINISHED)).replace("RERUN", str(RERUN))
-# [runs ended, DOM script state, when the last run ended (drawn idle, or its end message
-# when the DOM never showed it running), now, rerun requests sent]
-STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  return [window.__ceRuns || 0, a && a.getAttribute('data-test-script-state'),
-          Math.max(window.__ceIdleAt || 0, window.__ceEndAt || 0), performance.now(),
-          window.__ceRequests || 0]; }"""
+})()"""
+for _name, _number in WIRE.items():
+    COUNT_RUNS = COUNT_RUNS.replace(_name, str(_number))
+# [rerun requests sent, DOM script state, when the last run ended (drawn idle, or its end
+# message when the DOM never showed it running), now, when the last request was sent, when
+# the last run started, when the last run ended] (the page's clock, ms)
+STATE = """() => { const a = document.querySelector('[data-testid="stApp"]'), w = window;
+  return [w.__ceRequests || 0, a && a.getAttribute('data-test-script-state'),
+          Math.max(w.__ceIdleAt || 0, w.__ceEndAt || 0), performance.now(),
+          w.__ceRequestAt || 0, w.__ceStartAt || 0, w.__ceEndAt || 0]; }"""
 NOW = "() => performance.now()"
 POLL_S = 0.25   # the page records when a run ends; polling only reads it (each poll costs
                 # the starved browser CPU: at 50 ms, 0.07 CPU s per second per session)
 IDLE = ("notRunning", "compilationError")
 
 
-async def runs(page) -> tuple[int, int] | None:
-    """The counts of ended runs and of rerun requests sent, to pass to :func:`settle` as
-    ``after``; None when a run is going on now (a click then may fold into it without a
-    run of its own)."""
-    n, state, _, _, sent = await page.evaluate(STATE)
-    return (n, sent) if state in IDLE else None
+async def requests(page) -> int:
+    """The count of rerun requests the page has sent, to pass to :func:`settle` as
+    ``after`` (read just before an action, running or not)."""
+    return (await page.evaluate(STATE))[0]
 
 
-async def settle(page, t0: float, timeout: float, after: tuple[int, int] | None = None,
+def ran(sent: int, request_at: float, start_at: float, end_at: float,
+        after: int | None) -> bool:
+    """Whether the action answered: with ``after`` (the request count before it), the page
+    sent a rerun request since and a run started after the last request and ended. A run
+    already going on at the click does not count (it ends "early for a rerun", or ended
+    before the request reached the server)."""
+    return after is None or (sent > after and request_at < start_at < end_at)
+
+
+async def settle(page, t0: float, timeout: float, after: int | None = None,
                  quiet: float = 0.3) -> float:
     """Seconds from ``t0`` (the page's ``performance.now()`` in ms, read just before the
     click) until the app's script stopped running, as the page itself recorded it (and it
-    stayed stopped for ``quiet`` seconds, not counted). With ``after`` (from :func:`runs`), a
-    run must have ended since; if none has within ``timeout``, :class:`NoRun` (a starved
-    browser may take many seconds to start one)."""
+    stayed stopped for ``quiet`` seconds, not counted). With ``after`` (from
+    :func:`requests`), the action's own run must have ended (:func:`ran`); if it has not
+    within ``timeout``, :class:`NoRun` (a starved browser may take many seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n, state, idle_at, now, sent = await page.evaluate(STATE)
-        started = after is None or n > after[0]
-        if started and state in IDLE and now - idle_at >= quiet * 1000:
+        sent, state, idle_at, now, request_at, start_at, end_at = await page.evaluate(STATE)
+        answered = ran(sent, request_at, start_at, end_at, after)
+        if answered and state in IDLE and now - idle_at >= quiet * 1000:
             return max(idle_at - t0, 0.0) / 1000
         await asyncio.sleep(POLL_S)
-    if after is not None and n <= after[0]:
-        if sent > after[1]:
-            raise NoRun("no run", f"the page sent the change, no script run ended in "
-                        f"{timeout:.0f} s")
+    if not answered:
+        if sent > after:
+            raise NoRun("no run", f"the page sent the change, no script run for it ended "
+                        f"in {timeout:.0f} s")
         raise NoRun("no request", f"the action sent no rerun request in {timeout:.0f} s")
     raise Unsettled(f"still running after {timeout:.0f} s")
 
@@ -206,46 +228,88 @@ async def open_page(page, path: str, title: str, ready: str | None, timeout: flo
     return await settle(page, t0, timeout)
 
 
-async def _choose(page, scope: str, label: str, rng: random.Random,
+# What a selectbox or multiselect shows: a selectbox's choice is its input's value; a
+# multiselect's are its tags, one a line (its input holds only the text typed to filter).
+SHOWN = """(e) => { const m = e.closest('[data-testid="stMultiSelect"]');
+  if (!m) return e.value;
+  return Array.from(m.querySelectorAll('[data-tag]'), (t) => t.getAttribute('aria-label'))
+    .join('\\n'); }"""
+TRIES, TAKE_S = 3, 5.0
+
+
+async def _took(box, choice: str, before: str, wait_s: float) -> bool:
+    """Whether the box shows ``choice`` (and no longer just ``before``) within ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        shown = await box.evaluate(SHOWN)
+        if shown != before and (shown == choice or choice in shown.splitlines()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+
+
+async def _choose(page, scope: str, label: str, rng: random.Random, stats: Stats,
                   skip: tuple[str, ...] = (), wait_s: float = 5.0) -> None:
     """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option
     other than the current one (waiting up to ``wait_s``: a slow page under load is
-    slow, not missing its widget)."""
+    slow, not missing its widget); then check that the box shows it. Streamlit's option
+    list is virtualised: scrolling an option into view re-renders the list and may reuse
+    the element found for the option for another one, so the click can land on the
+    current value (the box unchanged, no rerun: 1 of ~200 clicks under load) or find the
+    option gone. Such a click is tried again (up to ``TRIES`` times; each miss counted in
+    ``stats.missed_clicks``): a user clicks what is drawn. A box that shows the choice
+    and still sends no rerun request is the app's fault, and :func:`settle` reports it."""
     box = page.locator(scope).get_by_role("combobox", name=label).first
-    try:
-        await box.click(timeout=wait_s * 1000)
-    except Exception as exc:  # noqa: BLE001 - reported as the page's missing widget
-        raise NoWidget(f"no '{label}' box") from exc
-    options = page.get_by_role("option")
-    await options.first.wait_for(timeout=wait_s * 1000)
-    # Not the current choice: picking it again would change nothing (no rerun).
-    names = [n for n in await page.get_by_role("option", selected=False).all_inner_texts()
-             if n.strip() and n not in skip]
-    if not names:
-        raise NoWidget(f"'{label}' has no options")
-    await page.get_by_role("option", name=rng.choice(names), exact=True).first.click()
-    await page.keyboard.press("Escape")
+    for _ in range(TRIES):
+        try:
+            await box.click(timeout=wait_s * 1000)
+        except Exception as exc:  # noqa: BLE001 - reported as the page's missing widget
+            raise NoWidget(f"no '{label}' box") from exc
+        options = page.get_by_role("option")
+        await options.first.wait_for(timeout=wait_s * 1000)
+        before = await box.evaluate(SHOWN)
+        # Not the current choice: picking it again would change nothing (no rerun).
+        # aria-selected marks it, but also follows the pointer: compare with the box too.
+        names = [n for n in await page.get_by_role("option", selected=False).all_inner_texts()
+                 if n.strip() and n not in skip and n != before]
+        if not names:
+            raise NoWidget(f"'{label}' has no options")
+        choice = rng.choice(names)
+        try:
+            await page.get_by_role("option", name=choice, exact=True).first.click(
+                timeout=TAKE_S * 1000)
+        except Exception:  # noqa: BLE001 - the list no longer draws it: a missed click
+            pass
+        await page.keyboard.press("Escape")
+        if await _took(box, choice, before, TAKE_S):
+            return
+        stats.missed_clicks += 1
+    raise NoWidget(f"'{label}' showed none of the options clicked ({TRIES} tries)")
 
 
-async def act(page, path: str, rng: random.Random, queries: list[str], timeout: float) -> bool:
+async def act(page, path: str, rng: random.Random, queries: list[str], timeout: float,
+              stats: Stats) -> bool:
     """The page's main action; False when the page has none (the overview)."""
     if path == "trends":   # toggle a genre filter (the count caption changes)
         remove = page.locator(SIDEBAR).get_by_role("button", name="Remove ")
         if await remove.count():
             await remove.first.click()
         else:
-            await _choose(page, SIDEBAR, "Genres", rng, skip=("Select all",), wait_s=timeout)
+            await _choose(page, SIDEBAR, "Genres", rng, stats, skip=("Select all",),
+                          wait_s=timeout)
     elif path == "map":   # the colouring is picked inside the map component's frame
         box = page.frame_locator(MAP_IFRAME).locator("#color")
         now = await box.input_value()
         await box.select_option(rng.choice([c for c in COLOURS if c != now]))
     elif path == "clusters":
-        await _choose(page, MAIN, "Cluster", rng, wait_s=timeout)
+        await _choose(page, MAIN, "Cluster", rng, stats, wait_s=timeout)
     elif path == "playlist":
         build = page.locator(MAIN).get_by_role("button", name="Build playlist")
         if not await build.count() or await build.first.is_disabled():
-            before = await runs(page)
-            await _choose(page, MAIN, "Clusters", rng, skip=("Select all",), wait_s=timeout)
+            before = await requests(page)
+            await _choose(page, MAIN, "Clusters", rng, stats, skip=("Select all",),
+                          wait_s=timeout)
             await settle(page, await page.evaluate(NOW), timeout, after=before)
         await build.first.click()
         await page.get_by_role("heading", name="Your playlist").first.wait_for(
@@ -272,8 +336,8 @@ async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: rand
         stats.opens.setdefault(name, []).append(await open_page(page, path, title, ready,
                                                                 timeout))
         if not await page.locator(FAILED).count():
-            before, t0 = await runs(page), await page.evaluate(NOW)
-            if await act(page, path, rng, queries, timeout):
+            before, t0 = await requests(page), await page.evaluate(NOW)
+            if await act(page, path, rng, queries, timeout, stats):
                 stats.actions.setdefault(name, []).append(
                     await settle(page, t0, timeout, after=before))
     except NoWidget as exc:
@@ -419,7 +483,7 @@ def summary(stats: Stats, args: argparse.Namespace, wall: float, warmup: float,
         "cache": str(args.cache), "sessions": args.sessions, "seconds": args.seconds,
         "think_s": args.think, "wall_s": round(wall, 1), "warmup_s": round(warmup, 1),
         "page_views": views, "errors": sum(p["errors"] for p in pages.values()),
-        "js_errors": stats.js_errors, "render_s": _quantiles(renders), "pages": pages,
+        "js_errors": stats.js_errors, "missed_clicks": stats.missed_clicks, "render_s": _quantiles(renders), "pages": pages,
         "server": {"cpu_s": round(server_cpu, 2),
                    "peak_rss_mb": round(server_rss_mb) if server_rss_mb else None,
                    "cpu_s_per_page_view": round(per_view, 3) if per_view else None,

@@ -2,8 +2,8 @@
 the small test cache gives the JSON report with page views, no errors, render quantiles per
 page and the server's CPU per page view; the CPU reading counts a process tree's children.
 The page-side run counter reads Streamlit's real protobuf messages off a (routed) websocket:
-a run that ended is counted even when the DOM never showed it running (issue 11's lost
-clicks), and a rerun request sent is counted apart."""
+an action counts as answered when the page sent a rerun request and a run started after it
+and ended, even when the DOM never showed it running (issue 11's lost clicks)."""
 from __future__ import annotations
 
 import json
@@ -26,6 +26,7 @@ from bench.concurrency_bench import (
     PB_FIELDS,
     STATE,
     _quantiles,
+    ran,
     tree_cpu,
 )
 
@@ -72,6 +73,10 @@ def _messages() -> dict[str, bytes]:
     done.script_finished = ForwardMsg.FINISHED_SUCCESSFULLY   # 0: still on the wire (oneof)
     fragment = ForwardMsg(hash="f")
     fragment.script_finished = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+    early = ForwardMsg(hash="e")
+    early.script_finished = ForwardMsg.FINISHED_EARLY_FOR_RERUN
+    started = ForwardMsg(hash="s")
+    started.new_session.main_script_path = "/app/" + "z" * 2000   # larger than any limit
     delta = ForwardMsg(hash="d")
     delta.delta.new_element.markdown.body = "x" * 300
     rerun = BackMsg()
@@ -79,16 +84,17 @@ def _messages() -> dict[str, bytes]:
     rerun.rerun_script.page_script_hash = "p"
     beat = BackMsg(app_heartbeat=True)
     return {name: m.SerializeToString() for name, m in
-            [("done", done), ("fragment", fragment), ("delta", delta), ("rerun", rerun),
-             ("beat", beat)]}
+            [("done", done), ("fragment", fragment), ("early", early), ("started", started),
+             ("delta", delta), ("rerun", rerun), ("beat", beat)]}
 
 
-def _top_fields(msg_bytes: bytes, cls) -> list[list[int]]:
-    """[number, wire type] of each top-level field, from the protobuf library."""
+def _top_fields(msg_bytes: bytes, cls) -> list[list]:
+    """[number, wire type, value of a varint] of each top-level field, from the protobuf
+    library."""
     delimited = {FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_STRING,
                  FieldDescriptor.TYPE_BYTES}   # the others here are varints (enum, bool)
-    return [[d.number, 2 if d.type in delimited else 0]
-            for d, _ in cls.FromString(msg_bytes).ListFields()]
+    return [[d.number, 2, None] if d.type in delimited else [d.number, 0, int(v)]
+            for d, v in cls.FromString(msg_bytes).ListFields()]
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +117,24 @@ def test_the_page_reads_top_level_protobuf_fields_as_the_protobuf_library_does(b
     page.close()
 
 
-def test_the_run_counter_counts_ended_runs_and_rerun_requests_off_the_websocket(browser):
+def test_an_action_answered_needs_a_run_started_after_its_request_and_ended():
+    assert ran(5, 0.0, 0.0, 0.0, after=None)                   # no action to check
+    assert ran(3, 10.0, 20.0, 30.0, after=2)
+    assert not ran(2, 10.0, 20.0, 30.0, after=2)               # no request sent
+    assert not ran(3, 10.0, 5.0, 30.0, after=2)                # the run began before it
+    assert not ran(3, 10.0, 20.0, 15.0, after=2)               # started, not ended yet
+
+
+def test_the_page_records_requests_and_runs_off_the_websocket(browser):
     msgs = _messages()
+    replies = []   # what the stand-in server answers to each rerun request, in turn
     ctx = browser.new_context()
 
-    def server(ws):   # Streamlit's side: each rerun request gets a delta and a run's end
+    def server(ws):
         def on_message(data):
-            if isinstance(data, bytes) and BackMsg.FromString(data).WhichOneof("type") \
-                    == "rerun_script":
-                ws.send(msgs["delta"])
-                ws.send(msgs["done"])
+            if BackMsg.FromString(data).WhichOneof("type") == "rerun_script":
+                for name in replies.pop(0):
+                    ws.send(msgs[name])
         ws.on_message(on_message)
 
     ctx.route_web_socket("**/_stcore/stream", server)
@@ -131,18 +145,39 @@ def test_the_run_counter_counts_ended_runs_and_rerun_requests_off_the_websocket(
     # After the route's own stand-in WebSocket is in place (as an init script, the bench's
     # hook would be replaced by it); the hook then wraps the stand-in as it wraps the real one.
     page.evaluate(COUNT_RUNS)
+    page.evaluate("""() => new Promise((ok) => {
+        window.__ws = new WebSocket('ws://app.test/_stcore/stream');
+        window.__ws.binaryType = 'arraybuffer'; window.__ws.onopen = ok; })""")
+    send = lambda name: page.evaluate(  # noqa: E731
+        "(b) => window.__ws.send(new Uint8Array(b))", list(msgs[name]))
+
+    def state_after(name: str, wait: str | None) -> tuple[int, list]:
+        before = page.evaluate(STATE)[0]
+        send(name)
+        if wait:
+            page.wait_for_function(wait, timeout=10_000)
+        else:
+            page.wait_for_timeout(500)
+        return before, page.evaluate(STATE)
+
     # The page never draws a data-test-script-state: only the messages tell a run ended.
-    page.evaluate("""([beat, rerun]) => new Promise((ok) => {
-        const ws = new WebSocket('ws://app.test/_stcore/stream'); ws.binaryType = 'arraybuffer';
-        ws.onopen = () => { ws.send(new Uint8Array(beat)); ws.send(new Uint8Array(rerun));
-                            ws.send(new Uint8Array(rerun)); ok(); }; })""",
-                  [list(msgs["beat"]), list(msgs["rerun"])])
-    page.wait_for_function("() => window.__ceRuns >= 2", timeout=10_000)
-    other = page.evaluate("""() => { const ws = new WebSocket('ws://app.test/other');
-        ws.onerror = () => {}; return 1; }""")   # another socket: not the app's, not counted
-    runs, _, ended_at, now, sent = page.evaluate(STATE)
-    assert other == 1 and (runs, sent) == (2, 2)   # the heartbeat is no rerun request
-    assert 0 < ended_at <= now
+    before, st = state_after("beat", None)
+    assert st[0] == before                                    # a heartbeat is no request
+    replies.append(["started", "delta", "done"])
+    before, st = state_after("rerun", "() => window.__ceEndAt > window.__ceRequestAt")
+    sent, _, ended, now, request_at, start_at, end_at = st
+    assert sent == before + 1 and ran(sent, request_at, start_at, end_at, before)
+    assert 0 < request_at < start_at < end_at == ended <= now
+    replies.append(["early"])          # a run that was going on stops for the rerun: no more
+    before, st = state_after("rerun", None)
+    assert st[0] == before + 1 and st[6] == end_at            # "early" is no run's end
+    assert not ran(*st[:1], *st[4:], before)
+    replies.append([])                 # the server ignores the request
+    before, st = state_after("rerun", None)
+    assert st[0] == before + 1 and not ran(*st[:1], *st[4:], before)
+    page.evaluate("""() => { const ws = new WebSocket('ws://app.test/other');
+        ws.onerror = () => {}; }""")   # another socket: not the app's
+    assert page.evaluate(STATE)[0] == st[0]
     ctx.close()
 
 
@@ -167,6 +202,7 @@ def test_bench_one_session_on_the_small_cache(built_small_cache, tmp_path):
             if k != "timeout"}
     assert not hard, out["error_samples"]
     assert out["page_views"] >= 2   # ~4 on a loaded 2-core machine
+    assert out["missed_clicks"] >= 0 and out["js_errors"] >= 0   # reported, retried
     assert set(out["pages"]) == {p or "overview" for p, _, _ in PAGES}
     visited = {name: p for name, p in out["pages"].items() if p["open_s"]["n"]}
     assert len(visited) >= 2

@@ -13,13 +13,12 @@ Set DASHBOARD_BROWSER_CACHE to use an already built cache instead of ``real_cach
 """
 from __future__ import annotations
 
-import io
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pandas as pd
+from browser_helpers import ARTIFACTS, shot
 from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
@@ -35,35 +34,6 @@ from bench.dashboard_bench import (
     wait_idle,
     wait_page,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-DOCS = ROOT / "docs" / "screenshots"
-MAX_PNG_BYTES = 300_000
-
-
-def _shot(page, name: str) -> None:
-    """Save a screenshot as a test artifact (and a compact copy in docs/ when asked)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        _compact_png(path, DOCS / f"{name}.png")
-
-
-def _compact_png(src: Path, dest: Path) -> None:
-    from PIL import Image
-
-    img = Image.open(src).convert("RGB")
-    for width, colors in ((1440, 256), (1200, 128), (1000, 64)):
-        small = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
-        buf = io.BytesIO()
-        small.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(
-            buf, format="PNG", optimize=True)
-        if buf.tell() <= MAX_PNG_BYTES:
-            break
-    dest.write_bytes(buf.getvalue())
 
 
 def _lasso(page, cache: Path) -> tuple[list, set[str]]:
@@ -134,7 +104,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
             page.goto(f"{base}/{path}")
             wait_page(page, title, ready)
             _assert_clean(page, title)
-            _shot(page, path or "overview")
+            shot(page, path or "overview")
 
         # Map: lasso a region -> the selection is the tracks inside the lasso, no more
         # (the server resolves the polygon the map drew; tests/e2e/test_browser_map.py has more).
@@ -152,7 +122,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         print(f"lasso: {n_sel} tracks selected, {len(inside)} inside the drawn polygon")
         assert lassoed == inside and len(lassoed) == n_sel > 0
         selected.scroll_into_view_if_needed()
-        _shot(page, "map_lasso")
+        shot(page, "map_lasso")
         # The map's search is the fuzzy one (issue 13): a typo finds the song, once.
         search(page, "Search a track or artist", "bohemian rapsody")
         page.get_by_text("tracks match").first.wait_for()
@@ -167,7 +137,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         wait_idle(page)
         _assert_clean(page, "map search")
         page.evaluate("window.scrollTo(0, 0)")
-        _shot(page, "map_search")
+        shot(page, "map_search")
         # Searching highlights the hits but keeps the lasso selection.
         page.get_by_role("heading", name=f"Selection ({n_sel:,} tracks)").first.wait_for()
 
@@ -183,7 +153,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         page.get_by_role("heading", name="Your playlist").scroll_into_view_if_needed()
         page.mouse.wheel(0, 350)
         page.wait_for_timeout(300)
-        _shot(page, "playlist_built")
+        shot(page, "playlist_built")
         exported = pd.read_csv(_download(page, "CSV", exact=True))
         assert 0 < len(exported) <= 25 and exported["track_id"].is_unique
         assert set(exported["track_id"]) <= lassoed
@@ -219,7 +189,7 @@ def test_dashboard_in_chromium(browser_cache, tmp_path, monkeypatch):
         page.get_by_role("link", name="Spotify").first.wait_for()
         wait_idle(page)
         _assert_clean(page, "recommendations")
-        _shot(page, "recommend_results")
+        shot(page, "recommend_results")
         ctx.close()
     assert not [e for e in errors if "spotify" not in e.lower()], errors
     shutil.copy(log, ARTIFACTS / "streamlit.log")

@@ -10,10 +10,9 @@ Without /usr/bin/chromium the test is skipped, except in CI (CI=true), where it 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
-from browser_helpers import watched_page
+from browser_helpers import shot, watched_page
 from playwright.sync_api import expect
 
 from bench.dashboard_bench import (
@@ -32,14 +31,6 @@ from bench.dashboard_bench import (
     wait_map,
     wait_page,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def _clean(page, where: str) -> None:
@@ -100,7 +91,7 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         table = page.locator('[data-testid="stDataFrame"]').last
         table.wait_for(state="visible", timeout=30_000)  # is_visible() does not wait: the
         # table was still being drawn in one clean-clone CI run
-        _shot(page, "map_lasso")
+        shot(page, "map_lasso")
 
         # The selection stays drawn and listed when the colouring changes.
         pick_colour(page, "genre")
@@ -148,7 +139,7 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         n_hits = int(map_state(page)["hits"].split(":")[0])
         caption = page.get_by_text(re.compile(r"\d+ tracks match")).first.inner_text()
         assert caption.startswith(f"{n_hits} tracks match")
-        _shot(page, "map_search")
+        shot(page, "map_search")
         _clean(page, "map search")
 
         # The Playlist builder gets the selection; back on the map it is still drawn.
@@ -170,7 +161,7 @@ def test_map_in_chromium(browser_cache, tmp_path, monkeypatch):
         card = page.locator('[class*="st-key-map_card_box"]')
         assert card.get_by_role("link", name="YouTube search").count() == 1
         assert tracks["artist"].iat[clicked] in card.inner_text()
-        _shot(page, "map_card")
+        shot(page, "map_card")
         page.get_by_role("button", name="Recommend from this").click()
         wait_page(page, "Recommendations", "text=Because you picked")
         assert tracks["track_name"].iat[clicked][:30] in page.locator("h3").first.inner_text()

@@ -13,33 +13,17 @@ Set DASHBOARD_BROWSER_CACHE to use an already built cache instead of ``real_cach
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser_helpers import need_chromium
+from browser_helpers import need_chromium, shot
 
 from bench.dashboard_bench import app_server, chromium, search, wait_idle, wait_page
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-DOCS = ROOT / "docs" / "screenshots"
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
 HOSTILE_ARTIST = "**bold** [link](http://x)"
-
-
-def _shot(page, name: str) -> None:
-    """A screenshot as a test artifact (and a compact copy in docs/ when asked)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        from test_browser import _compact_png
-
-        DOCS.mkdir(parents=True, exist_ok=True)
-        _compact_png(path, DOCS / f"{name}.png")
 
 
 def _shown(page) -> list[str]:
@@ -118,7 +102,7 @@ def test_vote_reranks_undo_and_one_release_per_song(browser_cache, tmp_path, mon
         page.locator(f".st-key-rec_undo_{liked}").scroll_into_view_if_needed()
         page.mouse.wheel(0, -250)
         page.wait_for_timeout(300)
-        _shot(page, "recs_after_like")
+        shot(page, "recs_after_like")
 
         disliked = after[0]
         _click(page, f"rec_dislike_{disliked}")
@@ -127,7 +111,7 @@ def test_vote_reranks_undo_and_one_release_per_song(browser_cache, tmp_path, mon
         page.locator(f".st-key-rec_undo_vote_{disliked}").wait_for()
         page.wait_for_timeout(500)                                  # the expander's opening
         page.get_by_text("Your votes for this seed").first.scroll_into_view_if_needed()
-        _shot(page, "recs_votes_undo")
+        shot(page, "recs_votes_undo")
         _click(page, f"rec_undo_vote_{disliked}")
         _click(page, f"rec_undo_{liked}")
         assert _shown(page) == before, "undoing both votes did not restore the list"
@@ -138,7 +122,7 @@ def test_vote_reranks_undo_and_one_release_per_song(browser_cache, tmp_path, mon
         _settle(page)
         _clean(page, "methods side by side")
         page.get_by_role("tab", name="Methods side by side").scroll_into_view_if_needed()
-        _shot(page, "recs_methods")
+        shot(page, "recs_methods")
         both = _download(page, "rec_cmp_dl")
         assert set(both["method_name"]) >= {"Hybrid (learned ranker)", "Sound only"}
         for name, df in both.groupby("method"):
@@ -183,5 +167,5 @@ def test_catalog_markup_is_shown_as_text(hostile_cache, tmp_path, monkeypatch):
         assert main.locator("img").count() == 0
         assert main.locator('a[href="http://x"]').count() == 0
         assert main.locator("strong", has_text=re.compile("^bold$")).count() == 0
-        _shot(page, "recs_catalog_text")
+        shot(page, "recs_catalog_text")
         assert not dialogs

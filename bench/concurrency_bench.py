@@ -16,9 +16,10 @@ recommendations page searches an artist of the catalog and shows its recommendat
 
 A page view is one visit (open + action). An error is a visit that showed an exception box,
 an error box, did not settle within ``--timeout`` seconds, whose action's widget was not
-there, or whose action started no script run ("no request": the page sent none; "no run":
-it sent one and no run ended). Runs and requests are counted off the app's websocket. Prints JSON: page views, errors, render seconds (each open and each action, from the
-click to the app going idle) p50/p95 per page and overall, and the server's CPU seconds
+there, or whose action was not answered by a script run ("no request": the page sent no
+rerun request; "no run": it sent one and no run for it ended), read off the app's
+websocket. Prints JSON: page views, errors, render seconds (each open and each action, from
+the click to the app going idle) p50/p95 per page and overall, and the server's CPU seconds
 (its process tree, from /proc, during the measured window) per page view with the sessions
 per core that implies at this pace. Feedback votes go to a temporary database, never the
 cache's.
@@ -483,7 +484,8 @@ def summary(stats: Stats, args: argparse.Namespace, wall: float, warmup: float,
         "cache": str(args.cache), "sessions": args.sessions, "seconds": args.seconds,
         "think_s": args.think, "wall_s": round(wall, 1), "warmup_s": round(warmup, 1),
         "page_views": views, "errors": sum(p["errors"] for p in pages.values()),
-        "js_errors": stats.js_errors, "missed_clicks": stats.missed_clicks, "render_s": _quantiles(renders), "pages": pages,
+        "js_errors": stats.js_errors, "missed_clicks": stats.missed_clicks,
+        "render_s": _quantiles(renders), "pages": pages,
         "server": {"cpu_s": round(server_cpu, 2),
                    "peak_rss_mb": round(server_rss_mb) if server_rss_mb else None,
                    "cpu_s_per_page_view": round(per_view, 3) if per_view else None,

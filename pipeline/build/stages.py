@@ -186,7 +186,7 @@ STAGES: tuple[Stage, ...] = (
           _run_clusters, cost=12.0, partitioned=True),
     Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0,
           partitioned=True),
-    Stage("ranker", 5, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker,
+    Stage("ranker", 6, ("ingest", "features"), "ranker", LAYOUT["ranker"], _run_ranker,
           cost=51.0),
     Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",
           LAYOUT["rank_signals"], _run_rank_signals, cost=6.0),

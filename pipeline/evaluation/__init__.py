@@ -10,8 +10,10 @@ from .protocol import (
                        protocol_split,
                        run_evaluation,
                        summarise,
+                       validation_split,
 )
 from .report import render
 
 __all__ = ["EvalConfig", "METRICS", "check_rankings", "leakage_checks", "method_table",
-           "per_seed_metrics", "protocol_split", "render", "run_evaluation", "summarise"]
+           "per_seed_metrics", "protocol_split", "render", "run_evaluation", "summarise",
+           "validation_split"]

@@ -147,6 +147,21 @@ def protocol_split(tracks: pd.DataFrame, memberships: pd.DataFrame, seed: int,
     return train_m, test_m, seeds
 
 
+def validation_split(tracks: pd.DataFrame, train_m: pd.DataFrame, seed: int,
+                     ecfg: EvalConfig, share: float = 0.2
+                     ) -> tuple[pd.DataFrame, LabelledSeeds]:
+    """(inner training memberships, validation seeds) carved from the *training*
+    playlists only: ``share`` of them held out (seeded), seeds drawn from them as in
+    :func:`protocol_split`. Variants are chosen on these seeds, so the test seeds judge
+    the chosen one once instead of choosing it."""
+    rng = np.random.default_rng([seed, 7])
+    inner, val_m = split_playlists(train_m, share, rng)
+    seeds = sample_seeds(tracks, val_m, ecfg.seeds_per_playlist, ecfg.min_playlist, rng)
+    if len(seeds.rows) == 0:
+        raise ValueError(f"evaluate: no validation playlist has {ecfg.min_playlist}+ tracks.")
+    return inner, seeds
+
+
 def check_rankings(ranked: np.ndarray, seeds: np.ndarray, k: int, name: str) -> None:
     """The contract: k distinct catalog rows per seed, never the seed itself."""
     top = ranked[:, :k]

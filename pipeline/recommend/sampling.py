@@ -31,6 +31,19 @@ def split_playlists(memberships: pd.DataFrame, share: float,
     return memberships[~mask].reset_index(drop=True), memberships[mask].reset_index(drop=True)
 
 
+def fold_playlists(memberships: pd.DataFrame, k: int, rng: np.random.Generator
+                   ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Cross-fitting folds: playlists dealt at random into ``k`` folds; per fold
+    (memberships of the other folds, memberships of this fold). Never more folds than
+    playlists, so no fold is empty."""
+    pls = np.sort(memberships["playlist_id"].astype(str).unique())
+    k = max(1, min(k, len(pls)))
+    fold_of = pd.Series(np.arange(len(pls)) % k, index=rng.permutation(pls))
+    fold = fold_of.reindex(memberships["playlist_id"].astype(str).to_numpy()).to_numpy()
+    return [(memberships[fold != f].reset_index(drop=True),
+             memberships[fold == f].reset_index(drop=True)) for f in range(k)]
+
+
 def seeds_per_playlist(sizes: np.ndarray, per_playlist: int, max_seeds: int | None) -> int:
     """The largest p <= ``per_playlist`` with sum(min(p, size)) <= ``max_seeds``.
 

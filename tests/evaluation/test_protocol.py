@@ -17,6 +17,7 @@ from pipeline.evaluation.protocol import (
     per_seed_metrics,
     protocol_split,
     run_evaluation,
+    validation_split,
 )
 from pipeline.recommend.ranker import fit_signals, train_rankers
 from rec_fixtures import cache_inputs
@@ -100,6 +101,19 @@ def test_training_signals_do_not_see_heldout_memberships(inputs):
     for i, rel in enumerate(seeds.relevant):  # pairs only together in a held-out playlist
         mates = rel[only_test[rel]]
         assert (counts[i, mates].toarray() == 0).all()
+
+
+def test_validation_split_comes_from_training_playlists_only(inputs):
+    tracks, mem, *_ = inputs
+    train_m, test_m, _ = protocol_split(tracks, mem, 11, ECFG)
+    inner, seeds = validation_split(tracks, train_m, 11, ECFG)
+    val_pls = set(seeds.playlist)
+    assert val_pls and val_pls <= set(train_m["playlist_id"].astype(str))
+    assert not val_pls & set(test_m["playlist_id"].astype(str))
+    assert not val_pls & set(inner["playlist_id"].astype(str))
+    assert set(inner["playlist_id"]) < set(train_m["playlist_id"])
+    again = validation_split(tracks, train_m, 11, ECFG)[1]
+    assert again.rows.tolist() == seeds.rows.tolist()
 
 
 def test_metrics_on_a_known_ranking():

@@ -11,6 +11,7 @@ from pipeline.recommend.cooccurrence import Cooccurrence
 from pipeline.recommend.labels import artist_label_shares
 from pipeline.recommend.rank_features import candidates, feature_columns, pair_features
 from pipeline.recommend.ranker import fit_signals, sample_seeds, split_playlists, train_rankers
+from pipeline.recommend.sampling import fold_playlists
 from rec_fixtures import cache_inputs
 
 FAST = RankerConfig(n_estimators=30, n_emb=40, n_cooc=40, n_same=10)
@@ -73,6 +74,36 @@ def test_split_and_seeds_are_disjoint_and_seeded(inputs):
     assert s1.rows.tolist() == s2.rows.tolist() and len(s1.rows) > 0
     for s, rel in zip(s1.rows, s1.relevant):
         assert s not in rel and len(rel) >= 4
+
+
+def test_folds_label_every_playlist_once(inputs):
+    _, mem, *_ = inputs
+    folds = fold_playlists(mem, 3, np.random.default_rng(2))
+    labels = [set(lab["playlist_id"]) for _, lab in folds]
+    assert set().union(*labels) == set(mem["playlist_id"])
+    assert sum(len(s) for s in labels) == mem["playlist_id"].nunique()   # disjoint
+    for (fit, lab), pls in zip(folds, labels):
+        assert not set(fit["playlist_id"]) & pls and len(fit) + len(lab) == len(mem)
+    again = fold_playlists(mem, 3, np.random.default_rng(2))
+    assert [set(lab["playlist_id"]) for _, lab in again] == labels
+
+
+def test_cross_fitted_rankers_use_every_fold(inputs):
+    tracks, mem, x, names, cfg = inputs
+    rc = FAST.model_copy(update={"label_folds": 3})
+    a = train_rankers(tracks, x, names, mem, cfg.embedding, rc, seed=5)
+    b = train_rankers(tracks, x, names, mem, cfg.embedding, rc, seed=5)
+    folds = a.report["label_folds"]
+    assert len(folds) == 3 and a.report["label_seeds"] == sum(f["label_seeds"] for f in folds)
+    assert a.report["label_playlists"] == mem["playlist_id"].nunique()
+    one = train_rankers(tracks, x, names, mem, cfg.embedding,
+                        FAST.model_copy(update={"label_folds": 1}), seed=5)
+    assert "label_folds" not in one.report
+    assert a.report["hybrid"]["groups"] > one.report["hybrid"]["groups"]
+    assert a.hybrid.model_to_string() == b.hybrid.model_to_string()
+    only = train_rankers(tracks, x, names, mem, cfg.embedding, rc, seed=5, kinds=("hybrid",))
+    assert only.content is None
+    assert only.hybrid.model_to_string() == a.hybrid.model_to_string()
 
 
 def test_artist_label_shares_leave_the_track_itself_out():

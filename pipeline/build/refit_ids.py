@@ -17,6 +17,7 @@ on the working generation's cluster artifacts:
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import pandas as pd
 from pipeline import store as io
 from pipeline.config import PipelineConfig
 
+log = logging.getLogger(__name__)
 NOISE = -1
 
 
@@ -46,8 +48,17 @@ def hand_over_ids(work: Path, old_names: dict[int, str], shared: np.ndarray,
     report["ids_matched_to_previous"] = {str(mapping[k]): v for k, v in matched.items()}
     raw = {int(k): v for k, v in io.read_json(work / "cluster_names.json").items()}
     names = _names_after(raw, mapping, matched, old_names)
-    out = {"cluster_ids": cfg.update.refit_clusters}
-    if cfg.update.refit_clusters == "fresh":
+    out: dict = {"cluster_ids": cfg.update.refit_clusters}
+    carried = (_carry(work, table, fresh, membership, shared, old_labels, report, cfg)
+               if cfg.update.refit_clusters == "carry" else None)
+    broken = carried is not None and _broken_aims(carried[2]["final_partition"], report, cfg)
+    if broken:  # the fresh partition met the aims, the carried one not: serve the fresh
+        log.warning("carried cluster ids break the aims (%s); keeping the fresh partition",
+                    broken)
+        out.update(cluster_ids="fresh", carry_refused=broken, **carried[2],
+                   fresh_kept_cluster_share=round(fresh_kept, 4))
+        carried = None
+    if carried is None:
         nearest = np.array([mapping.get(int(c), NOISE) for c in table["nearest_cluster"]],
                            np.int32)
         report["sizes"] = remap_list(report.get("sizes", []), mapping, 0)
@@ -55,8 +66,8 @@ def hand_over_ids(work: Path, old_names: dict[int, str], shared: np.ndarray,
                                                                  []), mapping)
         table = table.assign(cluster=fresh, nearest_cluster=nearest)
     else:
-        table, membership, figures = _carry(work, table, fresh, membership, shared,
-                                            old_labels, report, cfg)
+        table, membership, figures, update = carried
+        report.update(update)
         final = table["cluster"].to_numpy()
         names = _present_names(names, final, old_names)
         out.update(figures, fresh_kept_cluster_share=round(fresh_kept, 4))
@@ -73,13 +84,13 @@ def hand_over_ids(work: Path, old_names: dict[int, str], shared: np.ndarray,
 
 def _carry(work: Path, table: pd.DataFrame, fresh: np.ndarray, membership: np.ndarray,
            shared: np.ndarray, old_labels: np.ndarray, report: dict, cfg: PipelineConfig
-           ) -> tuple[pd.DataFrame, np.ndarray, dict]:
+           ) -> tuple[pd.DataFrame, np.ndarray, dict, dict]:
     """The carried partition (:func:`pipeline.map.carry_labels`) and its rows: a track
     whose final id is its fresh one keeps HDBSCAN's strength and soft membership; any
     other takes as strength the share of its k nearest tracks holding its id and as
     membership its neighbours' shares per cluster. Columns of ids the final partition no
-    longer holds are dropped (rows renormalised). Updates ``report`` to the final
-    partition's figures; returns (table, membership (n, max id + 1), figures)."""
+    longer holds are dropped (rows renormalised). Returns (table, membership (n, max
+    id + 1), the alignment's figures, the cluster report's new values)."""
     from pipeline.config import stage_seed
     from pipeline.map import (
         NOT_PREVIOUS,
@@ -116,17 +127,30 @@ def _carry(work: Path, table: pd.DataFrame, fresh: np.ndarray, membership: np.nd
     fig = partition_figures(x, labels, nearest, cfg.clusters, stage_seed(cfg.seed, "clusters"),
                             io.read_npy(work / "embedding.npy"), genres)
     ami = fig.pop("playlist_ami")
-    report.update(fig)
-    for col, value in ami.items():
-        if isinstance(report.get("playlist_ami", {}).get(col), dict):
-            report["playlist_ami"][col]["clusters"] = value
+    update = dict(fig)
+    if isinstance(report.get("playlist_ami"), dict):
+        update["playlist_ami"] = {k: ({**v, "clusters": ami[k]} if k in ami else v)
+                                  for k, v in report["playlist_ami"].items()}
     final = {k: fig.get(k) for k in fresh_figures}
     figures = {"fresh_partition": fresh_figures, "final_partition": final,
                "carried_share": round(float((labels != fresh).mean()), 4),
                "carry": {"k": up.carry_k, "stickiness": up.carry_stickiness,
                          "sweeps": res.sweeps, "dissolved_ids": res.dissolved}}
     table = table.assign(cluster=labels, probability=strength, nearest_cluster=nearest)
-    return table, mem, figures
+    return table, mem, figures, update
+
+
+def _broken_aims(final: dict, report: dict, cfg: PipelineConfig) -> str | None:
+    """Why the carried partition breaks an aim the fresh one met (``>= min_clusters``
+    clusters, ``<= max_noise_share`` unclustered), or None."""
+    if not report.get("constraints_met", True):
+        return None  # the fresh partition broke them too: the carried one is no worse
+    c = cfg.clusters
+    if final["n_clusters"] < c.min_clusters:
+        return f"{final['n_clusters']} clusters < {c.min_clusters}"
+    if final["noise_share"] > c.max_noise_share:
+        return f"{final['noise_share']:.1%} unclustered > {c.max_noise_share:.0%}"
+    return None
 
 
 SPACE_FILES = {"map2d": "map2d.npy", "umap_nd": "cluster_space.npy",

@@ -45,10 +45,9 @@ import pandas as pd
 
 from pipeline.config import ClusterConfig
 
-from .clustering import score
+from .clustering import NOT_PREVIOUS, score
 
 NOISE = -1
-NOT_PREVIOUS = -2   # a track the previous build did not hold (as in pipeline.map.clustering)
 MAX_SWEEPS = 30     # synchronous sweeps; on the default catalog they settle in 6-20
 _BATCH = 100_000    # rows per vote block: (rows, labels) counts stay small at 1M tracks
 

@@ -181,18 +181,18 @@ def _check_cluster_ids(index, ch: dict) -> None:
     assert [i for i, s in enumerate(report["sizes"]) if s] == ids
 
 
-def _config(warm: bool = True, ids: str = "carry"):
+def _config(warm: bool = True, ids: str = "carry", min_clusters: int = 8):
     cfg = small_config()
-    return cfg.model_copy(update={"update": cfg.update.model_copy(
-        update={"warm_start": warm, "refit_clusters": ids})})
+    return cfg.model_copy(update={
+        "update": cfg.update.model_copy(update={"warm_start": warm, "refit_clusters": ids}),
+        "clusters": cfg.clusters.model_copy(update={"min_clusters": min_clusters})})
 
 
 def test_refit_keeps_ids_of_matching_clusters(updated, tmp_path):
-    """The id hand-over itself, on a cold refit (a warm refit kept 0.765 of the ids
-    on this catalog: see test_a_refit_starts_from_the_previous_build)."""
+    """The one-to-one id hand-over itself (ids "fresh": no carry), on a cold refit."""
     cache = _copy(updated / "cache", tmp_path / "cache")
     before = pipeline.load(cache)
-    build([updated / "b.csv"], cache, _config(warm=False), refit=True)
+    build([updated / "b.csv"], cache, _config(warm=False, ids="fresh"), refit=True)
     index = pipeline.load(cache)
     ch = index.changes
     assert ch["mode"] == "refit" and ch["tracks"]["added"] == 0
@@ -264,11 +264,12 @@ def test_new_tracks_neighbour_labels_match_the_full_pass(updated):
     assert np.allclose(block("subgenre_nn")[fresh], full[1][fresh], atol=1e-5)
 
 
-def _refit_c(updated: Path, tmp_path: Path, warm: bool, ids: str = "carry") -> Path:
+def _refit_c(updated: Path, tmp_path: Path, warm: bool, ids: str = "carry",
+             min_clusters: int = 8) -> Path:
     """Catalog A's fit, refitted with catalog C (120 tracks added, 30 removed)."""
-    cache = _copy(updated / "a_build", tmp_path / f"cache_{warm}_{ids}")
+    cache = _copy(updated / "a_build", tmp_path / f"cache_{warm}_{ids}_{min_clusters}")
     _catalog_c().to_csv(tmp_path / "c.csv", index=False)
-    build([tmp_path / "c.csv"], cache, _config(warm, ids), refit=True)
+    build([tmp_path / "c.csv"], cache, _config(warm, ids, min_clusters), refit=True)
     return cache
 
 
@@ -281,10 +282,10 @@ def test_a_refit_starts_from_the_previous_build(updated, tmp_path):
     """A warm refit starts UMAP from the previous map and records it; its stage keys for
     a resume include the previous build's checksums; it moves tracks less than a cold one.
 
-    Cluster ids on this planted catalog: the cold refit keeps 0.997, the warm one 0.858
-    (measured): the warm map splits two planted clusters the cold map keeps whole. On
-    the real catalog it goes the other way (docs/UPDATES.md); the threshold below is the
-    warm figure's floor, not a claim that warm beats cold here."""
+    Cluster ids on this planted catalog, HDBSCAN's fresh partition with matched ids: the
+    cold refit keeps 0.997, the warm one 0.858 (measured): the warm map splits two planted
+    clusters the cold map keeps whole; carried ids (the default) keep them whole
+    (test_a_carried_refit_keeps_every_artifact_consistent)."""
     base = pipeline.load(updated / "a_build")
     warm, cold = (pipeline.load(_refit_c(updated, tmp_path, w)) for w in (True, False))
     for name in ("projection", "clusters"):
@@ -336,9 +337,13 @@ def test_a_resumed_refit_reuses_stages_started_from_the_same_build(updated, tmp_
 
 @pytest.fixture(scope="module")
 def refits(updated, tmp_path_factory) -> dict[str, Path]:
-    """Catalog A refitted with catalog C (warm), ids carried (the default) and fresh."""
+    """Catalog A refitted with catalog C (warm): ids carried and fresh with an aim of 2
+    clusters (the catalog has 6 planted ones), and carried with the default aim of 8,
+    which only a partition splitting planted clusters meets."""
     work = tmp_path_factory.mktemp("refits")
-    return {ids: _refit_c(updated, work, True, ids) for ids in ("carry", "fresh")}
+    out = {ids: _refit_c(updated, work, True, ids, 2) for ids in ("carry", "fresh")}
+    out["aims"] = _refit_c(updated, work, True, "carry", 8)
+    return out
 
 
 def test_a_carried_refit_keeps_every_artifact_consistent(updated, refits):
@@ -375,8 +380,6 @@ def test_a_carried_refit_keeps_every_artifact_consistent(updated, refits):
     shared = before.index.intersection(after.index)
     kept = (before[shared].to_numpy() == after[shared].to_numpy()).mean()
     assert al["kept_cluster_share"] == round(float(kept), 4)
-    # on this planted catalog the fresh partition splits planted clusters (0.858 kept,
-    # measured): the carried one keeps them whole
     assert al["kept_cluster_share"] >= max(0.95, al["fresh_kept_cluster_share"])
     assert not (gens.resolve(refits["carry"]) / "fresh").exists()
 
@@ -391,6 +394,21 @@ def test_a_fresh_refit_is_hdbscans_partition_with_matched_ids(refits):
     assert "refit_partition" not in report
     assert report["n_clusters"] == carried["fresh_partition"]["n_clusters"]
     assert report["silhouette"] == carried["fresh_partition"]["silhouette"]
+
+
+def test_carried_ids_that_break_the_aims_give_way_to_the_fresh_partition(refits):
+    """With the default aim (>= 8 clusters) the warm fresh partition splits two of the 6
+    planted clusters to meet it (8 clusters, 0.858 of the ids kept, measured); carrying
+    the ids restores the 6 (100% kept), which breaks the aim: the fresh partition is
+    served, and the refused carry is reported."""
+    index = pipeline.load(refits["aims"])
+    al = index.changes["alignment"]
+    assert al["cluster_ids"] == "fresh" and "clusters < 8" in al["carry_refused"]
+    assert al["final_partition"]["n_clusters"] < 8 <= al["fresh_partition"]["n_clusters"]
+    assert al["kept_cluster_share"] == al["fresh_kept_cluster_share"] < 0.95
+    assert index.metrics["clusters"]["n_clusters"] == al["fresh_partition"]["n_clusters"]
+    assert index.metrics["clusters"]["constraints_met"]
+    _check_cluster_ids(index, index.changes)
 
 
 def test_a_refit_killed_after_its_alignment_resumes_to_the_same_build(updated, refits,
@@ -409,12 +427,12 @@ def test_a_refit_killed_after_its_alignment_resumes_to_the_same_build(updated, r
 
     monkeypatch.setattr(lineage, "drop_prior", crash)  # right after the alignment
     with pytest.raises(RuntimeError, match="killed before publishing"):
-        build([tmp_path / "c.csv"], cache, _config(), refit=True)
+        build([tmp_path / "c.csv"], cache, _config(min_clusters=2), refit=True)
     work = next(g for g in (cache.parent / f".{cache.name}.builds").glob("g-*")
                 if not (g / "manifest.json").exists())
     assert (work / "fresh" / "keys.json").exists() and (work / "changes.json").exists()
     monkeypatch.undo()
-    build([tmp_path / "c.csv"], cache, _config(), refit=True)
+    build([tmp_path / "c.csv"], cache, _config(min_clusters=2), refit=True)
     assert pipeline.load(cache).manifest["last_run"]["recomputed"] == []
     for name in ("clusters.parquet", "membership.npy", "map2d.npy"):
         assert np.array_equal(np.asarray(load_artifact(cache / name)),

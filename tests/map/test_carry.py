@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import ClusterConfig
-from pipeline.map import carry_labels, neighbour_membership, partition_figures
-from pipeline.map.carry import NOT_PREVIOUS, anchors
+from pipeline.map import NOT_PREVIOUS, carry_labels, neighbour_membership, partition_figures
+from pipeline.map.carry import anchors
 
 CENTRES = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])  # old clusters 0, 1, 2
 

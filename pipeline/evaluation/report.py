@@ -109,7 +109,11 @@ ATTEMPTS_V4 = [
     "s for v3 (9,347 "
     "instead of 7,634 hybrid training groups); this command took 1,343 s wall under that "
     "load (v3: 492 s under load average 9-10). The content ranker, cross-fitted alike, "
-    "moved within noise: warm 0.108 -> 0.107, cold start 0.102 -> 0.105."]
+    "moved within noise: warm 0.108 -> 0.107, cold start 0.102 -> 0.105. Another build "
+    "of the default catalog with today's code (/tmp/lead/c30q) gives the same hybrid "
+    "figure: `bench/ranker_ablation.py --cache /tmp/lead/c30q --split test '[{}]'` "
+    "printed P@10 0.2536, NDCG@10 0.2865 (the bench runs this command's split, signals "
+    "and `train_rankers`)."]
 
 # Issue 12 part 3: every attempt past ranker v2, on the protocol's split and seeds (470).
 ATTEMPTS_V3 = [

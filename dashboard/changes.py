@@ -31,6 +31,7 @@ def summary(changes: dict) -> tuple[str, list[str]]:
         notes.append(f"Of the {al.get('shared_tracks', 0):,} tracks in both builds, "
                      f"{al.get('kept_cluster_share', 0):.0%} kept their cluster; on average "
                      f"they moved {al.get('mean_displacement_share', 0):.1%} of the map's size.")
+        notes.extend(_carry_notes(al))
     clusters = changes.get("clusters") or []
     counts = pd.Series([c.get("status") for c in clusters]).value_counts()
     if len(counts):
@@ -46,6 +47,27 @@ def summary(changes: dict) -> tuple[str, list[str]]:
                      + ". Run `python -m pipeline build --refit`; the refitted map is aligned "
                        "to this one and clusters keep their ids and names where they match.")
     return head, notes
+
+
+def _carry_notes(al: dict) -> list[str]:
+    """How the refit's cluster ids were decided: carried over where the new map supports
+    them, or HDBSCAN's fresh partition (chosen, or because carrying broke an aim)."""
+    fresh, final = al.get("fresh_partition") or {}, al.get("final_partition") or {}
+    if al.get("cluster_ids") == "carry" and fresh and final:
+        return [f"Cluster ids were **carried over** where the new map supports them "
+                f"({al.get('carried_share', 0):.0%} of the tracks keep an id the fresh "
+                f"clustering would have changed; the fresh clustering alone would have kept "
+                f"{al.get('fresh_kept_cluster_share', 0):.0%}). The price: clusters are less "
+                f"compact (silhouette {final.get('silhouette', 0):.2f} against "
+                f"{fresh.get('silhouette', 0):.2f}; {final.get('n_clusters', 0)} clusters and "
+                f"{final.get('noise_share', 0):.0%} unclustered against "
+                f"{fresh.get('n_clusters', 0)} and {fresh.get('noise_share', 0):.0%}). "
+                "A build with `refit_clusters: fresh` (docs/UPDATES.md) takes the fresh ones."]
+    if al.get("carry_refused"):
+        return [f"Cluster ids were not carried over: that would have broken an aim of the "
+                f"clustering ({al['carry_refused']}), so the fresh clusters are shown, "
+                "matched to the old ids where they overlap."]
+    return []
 
 
 def cluster_table(changes: dict, names: dict[int, str] | None = None) -> pd.DataFrame:

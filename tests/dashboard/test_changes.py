@@ -44,3 +44,24 @@ def test_cluster_table_orders_changes_and_drops_unchanged():
     assert 0 not in set(df["cluster"])
     assert df.loc[df["cluster"] == 1, "name"].item() == "loud guitars"
     assert df.loc[df["cluster"] == 5, "delta"].item() == -9
+
+
+def test_carried_refit_says_what_it_kept_and_what_it_cost():
+    al = {"shared_tracks": 945, "mean_displacement_share": 0.04, "kept_cluster_share": 0.955,
+          "cluster_ids": "carry", "carried_share": 0.37, "fresh_kept_cluster_share": 0.59,
+          "final_partition": {"silhouette": 0.324, "n_clusters": 16, "noise_share": 0.176},
+          "fresh_partition": {"silhouette": 0.410, "n_clusters": 14, "noise_share": 0.168}}
+    _, notes = summary({**UPDATE, "mode": "refit", "alignment": al})
+    text = " ".join(notes)
+    assert "96% kept their cluster" in text and "carried over" in text
+    assert "alone would have kept 59%" in text and "37% of the tracks" in text
+    assert "silhouette 0.32 against 0.41" in text and "16 clusters and 18% unclustered" in text
+
+
+def test_refused_carry_is_explained_and_fresh_refit_says_nothing_more():
+    base = {"shared_tracks": 945, "mean_displacement_share": 0.04, "kept_cluster_share": 0.6}
+    refused = {**base, "cluster_ids": "fresh", "carry_refused": "7 clusters < 8"}
+    _, notes = summary({**UPDATE, "mode": "refit", "alignment": refused})
+    assert any("not carried over" in n and "7 clusters < 8" in n for n in notes)
+    _, plain = summary({**UPDATE, "mode": "refit", "alignment": {**base, "cluster_ids": "fresh"}})
+    assert not any("carried" in n for n in plain)

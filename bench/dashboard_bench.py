@@ -443,11 +443,17 @@ def screenshots(base: str, xy, out: Path, tag: str) -> None:
 
 def _png(page, dest: Path, limit: int = 300_000) -> None:
     """A screenshot as a palette PNG small enough for the docs."""
+    dest.write_bytes(compact_png(page.screenshot(), limit))
+
+
+def compact_png(png: bytes, limit: int = 300_000) -> bytes:
+    """The largest of a few sizes / palettes of a PNG that fits ``limit`` bytes (docs stay
+    small); also used by the browser tests' screenshots."""
     import io
 
     from PIL import Image
 
-    img = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    img = Image.open(io.BytesIO(png)).convert("RGB")
     for width, colours in ((1440, 256), (1200, 128), (1000, 64), (900, 48)):
         small = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
         buf = io.BytesIO()
@@ -455,7 +461,7 @@ def _png(page, dest: Path, limit: int = 300_000) -> None:
             buf, format="PNG", optimize=True)
         if buf.tell() <= limit:
             break
-    dest.write_bytes(buf.getvalue())
+    return buf.getvalue()
 
 
 def report(times: dict[str, list[float]], n_tracks: int, cache: str, load: tuple) -> dict:

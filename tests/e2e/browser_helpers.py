@@ -1,13 +1,12 @@
 """Helpers shared by the real-browser tests."""
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import pytest
 
-from bench.dashboard_bench import CHROMIUM
+from bench.dashboard_bench import CHROMIUM, compact_png
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -43,19 +42,4 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(path), full_page=False)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
-        _compact_png(path, DOCS / f"{name}.png")
-
-
-def _compact_png(src: Path, dest: Path) -> None:
-    """The largest of a few sizes / palettes that fits MAX_PNG_BYTES (docs stay small)."""
-    from PIL import Image
-
-    img = Image.open(src).convert("RGB")
-    for width, colors in ((1440, 256), (1200, 128), (1000, 64)):
-        small = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
-        buf = io.BytesIO()
-        small.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(
-            buf, format="PNG", optimize=True)
-        if buf.tell() <= MAX_PNG_BYTES:
-            break
-    dest.write_bytes(buf.getvalue())
+        (DOCS / f"{name}.png").write_bytes(compact_png(path.read_bytes(), MAX_PNG_BYTES))

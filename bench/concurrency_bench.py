@@ -251,7 +251,7 @@ async def _took(box, choice: str, before: str, wait_s: float) -> bool:
 
 
 async def _choose(page, scope: str, label: str, rng: random.Random, stats: Stats,
-                  skip: tuple[str, ...] = (), wait_s: float = 5.0) -> None:
+                  skip: tuple[str, ...] = (), wait_s: float = 5.0) -> float:
     """Open the selectbox/multiselect ``label`` in ``scope`` and click a random option
     other than the current one (waiting up to ``wait_s``: a slow page under load is
     slow, not missing its widget); then check that the box shows it. Streamlit's option
@@ -260,7 +260,9 @@ async def _choose(page, scope: str, label: str, rng: random.Random, stats: Stats
     current value (the box unchanged, no rerun: 1 of ~200 clicks under load) or find the
     option gone. Such a click is tried again (up to ``TRIES`` times; each miss counted in
     ``stats.missed_clicks``): a user clicks what is drawn. A box that shows the choice
-    and still sends no rerun request is the app's fault, and :func:`settle` reports it."""
+    and still sends no rerun request is the app's fault, and :func:`settle` reports it.
+    Returns the page-clock time of the option click that took (a user's wait starts there,
+    not while the bench opens the list and reads its options)."""
     box = page.locator(scope).get_by_role("combobox", name=label).first
     for _ in range(TRIES):
         try:
@@ -277,6 +279,7 @@ async def _choose(page, scope: str, label: str, rng: random.Random, stats: Stats
         if not names:
             raise NoWidget(f"'{label}' has no options")
         choice = rng.choice(names)
+        clicked = await page.evaluate(NOW)
         try:
             await page.get_by_role("option", name=choice, exact=True).first.click(
                 timeout=TAKE_S * 1000)
@@ -284,46 +287,54 @@ async def _choose(page, scope: str, label: str, rng: random.Random, stats: Stats
             pass
         await page.keyboard.press("Escape")
         if await _took(box, choice, before, TAKE_S):
-            return
+            return clicked
         stats.missed_clicks += 1
     raise NoWidget(f"'{label}' showed none of the options clicked ({TRIES} tries)")
 
 
 async def act(page, path: str, rng: random.Random, queries: list[str], timeout: float,
-              stats: Stats) -> bool:
-    """The page's main action; False when the page has none (the overview)."""
+              stats: Stats) -> float | None:
+    """The page's main action; returns the page-clock time of the click (or Enter) that
+    changed the app's input, where a user's wait starts (the bench's own steps before it,
+    opening a list and reading its options through a starved browser, are not the app's
+    render time); None when the page has none (the overview)."""
     if path == "trends":   # toggle a genre filter (the count caption changes)
         remove = page.locator(SIDEBAR).get_by_role("button", name="Remove ")
         if await remove.count():
+            clicked = await page.evaluate(NOW)
             await remove.first.click()
-        else:
-            await _choose(page, SIDEBAR, "Genres", rng, stats, skip=("Select all",),
-                          wait_s=timeout)
-    elif path == "map":   # the colouring is picked inside the map component's frame
+            return clicked
+        return await _choose(page, SIDEBAR, "Genres", rng, stats, skip=("Select all",),
+                             wait_s=timeout)
+    if path == "map":   # the colouring is picked inside the map component's frame
         box = page.frame_locator(MAP_IFRAME).locator("#color")
         now = await box.input_value()
+        clicked = await page.evaluate(NOW)
         await box.select_option(rng.choice([c for c in COLOURS if c != now]))
-    elif path == "clusters":
-        await _choose(page, MAIN, "Cluster", rng, stats, wait_s=timeout)
-    elif path == "playlist":
-        build = page.locator(MAIN).get_by_role("button", name="Build playlist")
+        return clicked
+    if path == "clusters":
+        return await _choose(page, MAIN, "Cluster", rng, stats, wait_s=timeout)
+    if path == "playlist":   # choosing the clusters is a step of its own; the wait timed
+        build = page.locator(MAIN).get_by_role("button", name="Build playlist")  # is Build's
         if not await build.count() or await build.first.is_disabled():
             before = await requests(page)
-            await _choose(page, MAIN, "Clusters", rng, stats, skip=("Select all",),
-                          wait_s=timeout)
-            await settle(page, await page.evaluate(NOW), timeout, after=before)
+            chosen = await _choose(page, MAIN, "Clusters", rng, stats, skip=("Select all",),
+                                   wait_s=timeout)
+            await settle(page, chosen, timeout, after=before)
+        clicked = await page.evaluate(NOW)
         await build.first.click()
         await page.get_by_role("heading", name="Your playlist").first.wait_for(
             timeout=timeout * 1000)
-    elif path == "recommend":
+        return clicked
+    if path == "recommend":
         field_ = page.get_by_label("Search a track or artist").first
         now = await field_.input_value()   # the same text again would start no run
         await field_.fill(rng.choice([q for q in queries if q != now] or queries))
+        clicked = await page.evaluate(NOW)
         await field_.press("Enter")
         await page.get_by_text("Because you picked").first.wait_for(timeout=timeout * 1000)
-    else:
-        return False
-    return True
+        return clicked
+    return None
 
 
 async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: random.Random,
@@ -337,10 +348,11 @@ async def visit(page, spec: tuple[str, str, str | None], stats: Stats, rng: rand
         stats.opens.setdefault(name, []).append(await open_page(page, path, title, ready,
                                                                 timeout))
         if not await page.locator(FAILED).count():
-            before, t0 = await requests(page), await page.evaluate(NOW)
-            if await act(page, path, rng, queries, timeout, stats):
+            before = await requests(page)
+            clicked = await act(page, path, rng, queries, timeout, stats)
+            if clicked is not None:
                 stats.actions.setdefault(name, []).append(
-                    await settle(page, t0, timeout, after=before))
+                    await settle(page, clicked, timeout, after=before))
     except NoWidget as exc:
         stats.error(name, "no widget", str(exc))
         return False

@@ -69,19 +69,7 @@ def ranked_hybrid(update: dict, tracks, x, names, train_m, cfg, seed, sig, seeds
         scores = score if scores is None else scores + score
         if content and b == 0:
             out["content"] = ranker_mod.rank_rows(models.content, sig, seeds, rc, True, 100)
-    out["hybrid"] = _top(group, cand, scores, len(seeds), 100)
-    return out
-
-
-def _top(group, cand, score, m, depth):
-    order = np.lexsort((cand, -score, group))
-    group, cand = group[order], cand[order]
-    out = np.full((m, depth), -1, np.int64)
-    starts = np.searchsorted(group, np.arange(m))
-    ends = np.searchsorted(group, np.arange(m), side="right")
-    for i in range(m):
-        top = cand[starts[i]:ends[i]][:depth]
-        out[i, :len(top)] = top
+    out["hybrid"] = ranker_mod.top_per_group(group, cand, scores, len(seeds), 100)
     return out
 
 

@@ -160,10 +160,12 @@ SPACE_FILES = {"map2d": "map2d.npy", "umap_nd": "cluster_space.npy",
 def _min_size(report: dict, cfg: PipelineConfig, n: int) -> int:
     """The smallest cluster HDBSCAN's chosen setting accepts, in tracks of the whole
     catalog (its min_cluster_size as the clusters stage scales and caps it)."""
+    from pipeline.map import effective_min_cluster_size
+
     mcs = int(report.get("params", {}).get("min_cluster_size", 5))
     n_fit = min(n, cfg.clusters.fit_sample)
     scale = max(1.0, n_fit / cfg.clusters.reference_tracks)
-    fitted = max(5, min(round(mcs * scale), n_fit // 15))
+    fitted = effective_min_cluster_size(mcs, n_fit, scale)
     return max(2, round(fitted * n / max(n_fit, 1)))
 
 

@@ -59,9 +59,11 @@ def publish_to(cache: str | os.PathLike, url: str) -> str:
     gens.verify(gen, read_json(gen / "manifest.json"))
     name = gen.name if _NAME.match(gen.name) else f"g-{gen.name}"
     fs, root = _fs(url)
-    files = sorted(f for f in gen.iterdir() if f.is_file() and f.name != gens.PROGRESS)
+    # sorted by name, the manifest last
+    files = sorted((f for f in gen.iterdir() if f.is_file() and f.name != gens.PROGRESS),
+                   key=lambda f: (f.name == "manifest.json", f.name))
     fs.makedirs(f"{root}/{name}", exist_ok=True)  # a folder on file://; nothing on s3://
-    for f in sorted(files, key=lambda f: f.name == "manifest.json"):  # the manifest last
+    for f in files:
         fs.put_file(str(f), f"{root}/{name}/{f.name}")
     fs.pipe_file(f"{root}/{CURRENT}", name.encode())
     log.info("published %s (%d files) to %s/%s", gen, len(files), url.rstrip("/"), name)
@@ -87,12 +89,12 @@ def mirror_from(url: str, cache: str | os.PathLike) -> Path:
                          f"`python -m pipeline publish --cache DIR --to {url}`.") from None
     if not _NAME.match(name):
         raise CacheError(f"{url}/{CURRENT} names {name!r}, not a build generation.")
-    local = cache_location(cache)
+    local, source = cache_location(cache), f"{url.rstrip('/')}/{name}"
     with gens.build_lock(local):
         gens.adopt_plain_cache(local)
         served = gens.resolve(local) if local.is_symlink() else None
-        if served is not None and (read_json(served / "manifest.json").get("mirrored_from")
-                                   == f"{url.rstrip('/')}/{name}"):
+        if (served is not None
+                and read_json(served / "manifest.json").get("mirrored_from") == source):
             return served
         work = gens.new_generation(local)
         try:
@@ -103,8 +105,8 @@ def mirror_from(url: str, cache: str | os.PathLike) -> Path:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        manifest["mirrored_from"] = f"{url.rstrip('/')}/{name}"
+        manifest["mirrored_from"] = source
         write_json(work / "manifest.json", manifest)
         gens.publish(local, work)
-    log.info("mirrored %s/%s into %s", url.rstrip("/"), name, work)
+    log.info("mirrored %s into %s", source, work)
     return work

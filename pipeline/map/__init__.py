@@ -17,6 +17,7 @@ from .clustering import (
                         ClusterFit,
                         ClusterResult,
                         build_clusters,
+                        effective_min_cluster_size,
                         finish_clusters,
                         fit_clusters,
                         kmeans_baseline,
@@ -70,4 +71,5 @@ __all__ = ["Similarity", "assign_labels", "Carried", "carry_labels", "neighbour_
            "kmeans_baseline", "knn", "make_encoder", "place", "playlist_genres",
            "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
            "training_groups", "unit_rows", "warm_up", "fit_embedding", "neighbors_report",
-           "place_from", "sample_rows", "ClusterFit", "fit_clusters", "finish_clusters"]
+           "place_from", "sample_rows", "ClusterFit", "fit_clusters", "finish_clusters",
+           "effective_min_cluster_size"]

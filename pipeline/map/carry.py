@@ -45,7 +45,7 @@ import pandas as pd
 
 from pipeline.config import ClusterConfig
 
-from .clustering import NOT_PREVIOUS, score
+from .clustering import NOT_PREVIOUS, _silhouette, playlist_agreement, score
 
 NOISE = -1
 MAX_SWEEPS = 30     # synchronous sweeps; on the default catalog they settle in 6-20
@@ -199,8 +199,6 @@ def partition_figures(x: np.ndarray, labels: np.ndarray, nearest: np.ndarray,
         x: (n, d) clustering space; labels, nearest: (n,) ids; embedding: (n, e);
         genres: (n,) frame of primary "genre"/"subgenre" (:func:`playlist_genres`).
     """
-    from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
-
     ids = np.unique(labels[labels >= 0])
     dense = np.where(labels >= 0, np.searchsorted(ids, labels), NOISE)
     out = score(x, dense, cfg, seed)
@@ -211,22 +209,10 @@ def partition_figures(x: np.ndarray, labels: np.ndarray, nearest: np.ndarray,
         if i < len(out["per_cluster_silhouette"]):
             per[c] = out["per_cluster_silhouette"][i]
     out.update(n_clusters=int(len(ids)), sizes=sizes, per_cluster_silhouette=per)
-    if embedding is not None and len(ids) >= 2:
-        rows = np.flatnonzero(labels >= 0)
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(rows, min(len(rows), cfg.score_sample), replace=False))
-        out["silhouette_in_embedding"] = round(float(silhouette_score(embedding[rows],
-                                                                      labels[rows])), 4)
+    if embedding is not None and len(ids) >= 2:  # the clusters stage's sample (same seed)
+        out["silhouette_in_embedding"] = _silhouette(embedding, labels, cfg, seed)
     if genres is not None:
-        out["playlist_ami"] = {}
-        for col in ("genre", "subgenre"):
-            has = np.flatnonzero(genres[col].notna().to_numpy())
-            if len(has) > cfg.ami_sample:  # the clusters stage's sample (same seed)
-                pick = np.random.default_rng([seed, 2]).choice(len(has), cfg.ami_sample,
-                                                               replace=False)
-                has = has[np.sort(pick)]
-            if len(has) >= 2:
-                truth = genres[col].to_numpy()[has].astype(str)
-                out["playlist_ami"][col] = round(float(adjusted_mutual_info_score(
-                    truth, nearest[has])), 4)
+        agreement = playlist_agreement(nearest, None, genres, cfg, seed)
+        out["playlist_ami"] = {col: agreement[col]["clusters"]
+                               for col in ("genre", "subgenre") if agreement[col]}
     return out

@@ -68,13 +68,19 @@ def run_hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int, selectio
     import hdbscan
 
     n = len(x)
-    mcs = int(max(5, min(round(min_cluster_size * scale), n // 15)))
+    mcs = effective_min_cluster_size(min_cluster_size, n, scale)
     return hdbscan.HDBSCAN(
         min_cluster_size=mcs, min_samples=min(min_samples, mcs),
         cluster_selection_method=selection, prediction_data=True, core_dist_n_jobs=1,
         max_cluster_size=int(n * max_cluster_share) if selection == "eom" else 0,
         memory=memory,
     ).fit(x)
+
+
+def effective_min_cluster_size(min_cluster_size: int, n: int, scale: float = 1.0) -> int:
+    """HDBSCAN's ``min_cluster_size`` as fitted on ``n`` points: scaled, capped at n/15,
+    at least 5 (see :func:`run_hdbscan`)."""
+    return int(max(5, min(round(min_cluster_size * scale), n // 15)))
 
 
 def soft_membership(clusterer, n_clusters: int) -> np.ndarray:
@@ -179,11 +185,11 @@ def playlist_genres(tracks: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataF
     return out.reset_index(drop=True)
 
 
-def playlist_agreement(labels: np.ndarray, kmeans_labels: np.ndarray, playlists: pd.DataFrame,
-                       cfg: ClusterConfig, seed: int) -> dict:
+def playlist_agreement(labels: np.ndarray, kmeans_labels: np.ndarray | None,
+                       playlists: pd.DataFrame, cfg: ClusterConfig, seed: int) -> dict:
     """Adjusted mutual information of the cluster labels (noise at its nearest cluster) and
-    of KMeans's labels with the playlists' primary genre and subgenre, on the tracks that
-    are in a playlist (a seeded sample of ``cfg.ami_sample`` on large catalogs)."""
+    of KMeans's labels (when given) with the playlists' primary genre and subgenre, on the
+    tracks that are in a playlist (a seeded sample of ``cfg.ami_sample`` on large catalogs)."""
     from sklearn.metrics import adjusted_mutual_info_score as ami
 
     out: dict = {"labels": "clusters with unclustered tracks at their nearest cluster",
@@ -195,9 +201,10 @@ def playlist_agreement(labels: np.ndarray, kmeans_labels: np.ndarray, playlists:
             continue
         rows = has[_sample(len(has), cfg.ami_sample, np.random.default_rng([seed, 2]))]
         truth = playlists[col].to_numpy()[rows].astype(str)
-        out[col] = {"clusters": round(float(ami(truth, labels[rows])), 4),
-                    "kmeans": round(float(ami(truth, kmeans_labels[rows])), 4),
-                    "classes": int(len(set(truth))), "tracks": int(len(rows))}
+        out[col] = {"clusters": round(float(ami(truth, labels[rows])), 4)}
+        if kmeans_labels is not None:
+            out[col]["kmeans"] = round(float(ami(truth, kmeans_labels[rows])), 4)
+        out[col].update(classes=int(len(set(truth))), tracks=int(len(rows)))
     return out
 
 

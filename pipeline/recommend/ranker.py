@@ -253,12 +253,19 @@ def rank_rows(booster, sig: Signals, seeds: np.ndarray, cfg: RankerConfig, conte
               depth: int) -> np.ndarray:
     """Top ``depth`` rows per seed by ranker score: (m, depth) int64, -1 padded."""
     group, cand, score, _ = score_pairs(booster, sig, seeds, cfg, content_only)
+    return top_per_group(group, cand, score, len(seeds), depth)
+
+
+def top_per_group(group: np.ndarray, cand: np.ndarray, score: np.ndarray, m: int,
+                  depth: int) -> np.ndarray:
+    """The ``depth`` best-scored candidates of each of ``m`` groups (ties: lower row):
+    (m, depth) int64, -1 padded."""
     order = np.lexsort((cand, -score, group))
     group, cand = group[order], cand[order]
-    out = np.full((len(seeds), depth), -1, np.int64)
-    starts = np.searchsorted(group, np.arange(len(seeds)))
-    ends = np.searchsorted(group, np.arange(len(seeds)), side="right")
-    for i in range(len(seeds)):
+    out = np.full((m, depth), -1, np.int64)
+    starts = np.searchsorted(group, np.arange(m))
+    ends = np.searchsorted(group, np.arange(m), side="right")
+    for i in range(m):
         top = cand[starts[i]:ends[i]][:depth]
         out[i, :len(top)] = top
     return out
@@ -270,7 +277,8 @@ def columns_of(booster) -> list[str]:
 
 
 __all__ = ["LabelledSeeds", "RankerModels", "split_playlists", "sample_seeds", "fit_booster",
-           "train_rankers", "fit_signals", "score_pairs", "rank_rows", "feature_columns",
+           "train_rankers", "fit_signals", "score_pairs", "rank_rows", "top_per_group",
+           "feature_columns",
            "training_universe"]
 
 

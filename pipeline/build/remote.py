@@ -45,12 +45,18 @@ def _fs(url: str):
     return fs, root.rstrip("/")
 
 
+def _store_error(url: str, doing: str, exc: OSError) -> CacheError:
+    return CacheError(f"{url}: cannot {doing} this store ({type(exc).__name__}: {exc}). "
+                      "Check the URL and that this machine may use it (credentials, "
+                      "permissions, network); the local cache is unchanged.")
+
+
 def publish_to(cache: str | os.PathLike, url: str) -> str:
     """Copy the build ``cache`` serves to ``url``; returns the generation's name.
 
     Raises:
         CacheError: the local build is missing or damaged (by file), or the store cannot
-            be opened.
+            be opened or written.
     """
     gen = gens.resolve(cache_location(cache))
     if not (gen / "manifest.json").exists():
@@ -62,10 +68,13 @@ def publish_to(cache: str | os.PathLike, url: str) -> str:
     # sorted by name, the manifest last
     files = sorted((f for f in gen.iterdir() if f.is_file() and f.name != gens.PROGRESS),
                    key=lambda f: (f.name == "manifest.json", f.name))
-    fs.makedirs(f"{root}/{name}", exist_ok=True)  # a folder on file://; nothing on s3://
-    for f in files:
-        fs.put_file(str(f), f"{root}/{name}/{f.name}")
-    fs.pipe_file(f"{root}/{CURRENT}", name.encode())
+    try:
+        fs.makedirs(f"{root}/{name}", exist_ok=True)  # a folder on file://; nothing on s3://
+        for f in files:
+            fs.put_file(str(f), f"{root}/{name}/{f.name}")
+        fs.pipe_file(f"{root}/{CURRENT}", name.encode())
+    except OSError as exc:  # no such place, no permission, the network: not a traceback
+        raise _store_error(url, "write the build to", exc) from None
     log.info("published %s (%d files) to %s/%s", gen, len(files), url.rstrip("/"), name)
     return name
 
@@ -87,6 +96,8 @@ def mirror_from(url: str, cache: str | os.PathLike) -> Path:
     except FileNotFoundError:
         raise CacheError(f"{url}: no {CURRENT} (no published build); publish one with "
                          f"`python -m pipeline publish --cache DIR --to {url}`.") from None
+    except OSError as exc:
+        raise _store_error(url, "read", exc) from None
     if not _NAME.match(name):
         raise CacheError(f"{url}/{CURRENT} names {name!r}, not a build generation.")
     local, source = cache_location(cache), f"{url.rstrip('/')}/{name}"
@@ -102,8 +113,10 @@ def mirror_from(url: str, cache: str | os.PathLike) -> Path:
                 fs.get_file(remote, str(work / Path(remote).name))
             manifest = read_json(work / "manifest.json")
             gens.verify(work, manifest)  # a damaged download is refused by name, not served
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(work, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise _store_error(url, f"download {name} from", exc) from None
             raise
         manifest["mirrored_from"] = source
         write_json(work / "manifest.json", manifest)

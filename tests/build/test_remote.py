@@ -62,3 +62,16 @@ def test_cli_publishes_to_a_file_url_and_mirrors_back(built_small_cache, tmp_pat
     assert main(["mirror", "--from", f"file://{tmp_path}/empty", "--cache",
                  str(tmp_path / "m2")]) == 2
     assert "no CURRENT (no published build)" in capsys.readouterr().err
+
+
+def test_a_store_that_cannot_be_written_or_read_is_named_not_a_traceback(
+        built_small_cache, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    url = f"file://{blocker}/store"   # a folder under a file: the OS refuses it
+    assert main(["publish", "--cache", str(built_small_cache), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert f"{url}: cannot write the build to this store" in err and "Traceback" not in err
+    with pytest.raises(CacheError, match="cannot read this store"):
+        mirror_from(url, tmp_path / "mirror")
+    assert not (tmp_path / "mirror").exists() or not any((tmp_path / "mirror").iterdir())

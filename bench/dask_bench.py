@@ -2,7 +2,8 @@
 cache, fresh numba JIT cache), the Dask one on a LocalCluster of single-thread workers.
 Prints JSON: wall time per stage (on the worker, and from start to finish as the CLI saw
 it), the build's wall time, peak RSS of the build process and of each worker process, the
-load average around each build, and which artifacts are byte-identical between the two.
+load average around each build, the Dask build's per-partition throughput (from its log),
+and which artifacts are byte-identical between the two.
 Usage:
 
     .venv/bin/python bench/dask_bench.py [--catalog ../shared/data/spotify_songs.csv] [--workers 2]
@@ -106,7 +107,13 @@ def _build(catalog: str, cache: Path, engine: str, workers: int, env: dict) -> d
             "stage_s_on_worker": {n: m["seconds"] for n, m in manifest["stages"].items()},
             "stage_s_start_to_done": {n: float(s) for n, s in DONE.findall(out)},
             "peak_rss": memory, "load_avg_1min": [round(load_before, 2),
-                                                   round(os.getloadavg()[0], 2)]}
+                                                   round(os.getloadavg()[0], 2)],
+            **({"partitions": _throughput(_messages(err))} if engine == "dask" else {})}
+
+
+def _messages(log: str) -> list[str]:
+    """The messages of the CLI's log lines (``time LEVEL logger: message``)."""
+    return [m[1] for m in re.finditer(r"^\S+ \S+ \S+ \S+: (.*)$", log, re.M)]
 
 
 def same_artifact(a: Path, b: Path) -> bool:

@@ -1,16 +1,29 @@
-"""Approximate neighbour index benchmark: faiss HNSW (the project's index) and pynndescent
-(umap-learn's) against exact search, on N vectors blended from a built cache's embedding.
+"""Approximate neighbour index benchmark: faiss HNSW and faiss IVF (the project's indexes,
+through :class:`pipeline.map.NeighborIndex`) and optionally pynndescent (umap-learn's),
+against exact search, on N vectors blended from a built cache's embedding.
 
-    .venv/bin/python bench/ann_bench.py --cache cache --tracks 200000 [--threads 2]
-        [--m 16] [--ef-construction 40] [--ef-search 64] [--pynndescent]
+    .venv/bin/python bench/ann_bench.py --cache cache --tracks 1000000 --method hnsw
+        [--m 16] [--ef-construction 40] [--ef-search 64]
+    .venv/bin/python bench/ann_bench.py --cache cache --tracks 1000000 --method ivf
+        [--list-size 1000] [--nprobe 8,16,32] [--train-per-list 32] [--kmeans-iter 10]
+    common: [--build-threads 1] [--threads 1] [--rate-rows 20000] [--full-graph]
+        [--pynndescent] [--seed 0]
 
 Blending: each vector is w*a + (1-w)*b + noise of two random tracks' embeddings (as
-bench/make_scale_catalog.py blends tracks), renormalised. Prints build and all-kNN graph
-times and recall@10 against exact search on 2,000 seeded queries.
+bench/make_scale_catalog.py blends tracks), renormalised. Prints the build time (IVF: its
+k-means and add apart, from the build's log), then for each search setting (IVF: each
+``--nprobe``, on the same index) recall@10 of the k-NN graph against exact search on 2,000
+seeded queries and the graph's query rate (rows/s on ``--threads``, timed on
+``--rate-rows`` consecutive rows). Each row of the graph is searched on its own (the same
+bytes in any batch: tests/map/test_neighbors.py), so without ``--full-graph`` only the
+2,000 query rows and the timed rows are searched; ``--full-graph`` searches all n rows.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +36,8 @@ from pipeline.config import NeighborConfig  # noqa: E402
 from pipeline.map import NeighborIndex  # noqa: E402
 from pipeline.map.neighbors import recall_at_10  # noqa: E402
 
+QUERIES, QUERY_SEED = 2000, 1
+
 
 def blend(emb: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -32,40 +47,111 @@ def blend(emb: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _config(args: argparse.Namespace, nprobe: int) -> NeighborConfig:
+    ivf = args.method == "ivf"
+    return NeighborConfig(k=args.k, exact_max=0, hnsw_max=0 if ivf else 1 << 62,
+                          hnsw_m=args.m, ef_construction=args.ef_construction,
+                          ef_search=args.ef_search, threads=args.build_threads,
+                          ivf_list_size=args.list_size, ivf_nprobe=nprobe,
+                          ivf_train_per_list=args.train_per_list,
+                          ivf_kmeans_iter=args.kmeans_iter)
+
+
+def _graph_sample(index: NeighborIndex, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's first 10 columns at the recall queries' rows (other rows -1): what
+    recall_at_10 reads of a full graph, searched row by row as the full graph is."""
+    n = len(index.base)
+    rows = np.sort(np.random.default_rng(QUERY_SEED).choice(n, min(QUERIES, n),
+                                                            replace=False))
+    graph = np.full((n, 10), -1, np.int32)
+    for r in rows:
+        graph[r] = index.graph_rows(int(r), int(r) + 1, k)[0][0, :10]
+    return graph, rows
+
+
+def _measure(index: NeighborIndex, args: argparse.Namespace, label: str) -> None:
+    index.threads = args.threads
+    n = len(index.base)
+    t0 = time.perf_counter()
+    if args.full_graph:
+        graph = index.graph(args.k)[0]
+        rate_rows, seconds = n, time.perf_counter() - t0
+    else:
+        graph = _graph_sample(index, args.k)[0]
+        lo = n // 2  # a block from the middle: rows of every kind of region
+        rate_rows = min(args.rate_rows, n - lo)
+        t0 = time.perf_counter()
+        index.graph_rows(lo, lo + rate_rows, args.k)
+        seconds = time.perf_counter() - t0
+    recall = recall_at_10(index, graph, QUERIES, seed=QUERY_SEED)
+    print(f"  {label}: recall@10 {recall:.4f}, graph k={args.k} {rate_rows / seconds:,.0f} "
+          f"rows/s on {args.threads} thread(s) ({rate_rows:,} rows in {seconds:.1f} s; "
+          f"all {n:,} rows: {n / (rate_rows / seconds):,.0f} thread-s)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--tracks", type=int, default=200_000)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--method", choices=("hnsw", "ivf"), default="hnsw")
+    ap.add_argument("--build-threads", type=int, default=1,
+                    help="threads of the IVF's k-means and add (HNSW builds on one)")
+    ap.add_argument("--threads", type=int, default=1, help="threads of the graph's search")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=40)
     ap.add_argument("--ef-search", type=int, default=64)
+    ap.add_argument("--list-size", type=int, default=NeighborConfig().ivf_list_size)
+    ap.add_argument("--nprobe", default=str(NeighborConfig().ivf_nprobe),
+                    help="comma-separated: each is measured on the same IVF index")
+    ap.add_argument("--train-per-list", type=int, default=NeighborConfig().ivf_train_per_list)
+    ap.add_argument("--kmeans-iter", type=int, default=NeighborConfig().ivf_kmeans_iter)
     ap.add_argument("--k", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0, help="the IVF's k-means sample seed")
+    ap.add_argument("--rate-rows", type=int, default=20_000)
+    ap.add_argument("--full-graph", action="store_true", help="search all n rows")
     ap.add_argument("--pynndescent", action="store_true", help="also time pynndescent")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="    %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader's messages
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"{os.getloadavg()[2]:.2f} at start", flush=True)
     x = blend(np.load(Path(args.cache) / "embedding.npy").astype(np.float32), args.tracks)
-    cfg = NeighborConfig(k=args.k, exact_max=0, hnsw_m=args.m,
-                         ef_construction=args.ef_construction, ef_search=args.ef_search,
-                         threads=args.threads)
+    probes = [int(p) for p in args.nprobe.split(",")]
+    cfg = _config(args, probes[0])
     t0 = time.perf_counter()
-    index = NeighborIndex.build(x, cfg)
-    t1 = time.perf_counter()
-    idx, _ = index.graph(args.k)
-    t2 = time.perf_counter()
-    print(f"faiss HNSW M={args.m} efC={args.ef_construction} efS={args.ef_search} "
-          f"n={len(x)}: build {t1 - t0:.1f} s (1 thread), graph k={args.k} {t2 - t1:.1f} s "
-          f"({args.threads} threads), recall@10 {recall_at_10(index, idx, 2000, seed=1):.4f}")
+    index = NeighborIndex.build(x, cfg, args.seed)
+    build_s = time.perf_counter() - t0
+    if index.method == "faiss IVF":
+        print(f"faiss IVF n={len(x):,} nlist={index.ann.nlist} train={args.train_per_list}"
+              f"/list iter={args.kmeans_iter}: build {build_s:.1f} s on {args.build_threads} "
+              f"thread(s) (k-means + add), index {index.to_bytes().nbytes / 1e6:,.0f} MB, "
+              f"sha256 {hashlib.sha256(index.to_bytes().tobytes()).hexdigest()[:16]}",
+              flush=True)
+        for nprobe in probes:
+            index = NeighborIndex.from_bytes(index.to_bytes(), x, _config(args, nprobe))
+            _measure(index, args, f"nprobe={nprobe}")
+    else:
+        print(f"faiss HNSW n={len(x):,} M={args.m} efC={args.ef_construction}: build "
+              f"{build_s:.1f} s (1 thread), index {index.to_bytes().nbytes / 1e6:,.0f} MB",
+              flush=True)
+        _measure(index, args, f"efSearch={max(args.ef_search, args.k + 2)}")
     if args.pynndescent:
-        import numba
-        from pynndescent import NNDescent
+        _pynndescent(x, index, args)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"{os.getloadavg()[2]:.2f} at end", flush=True)
 
-        numba.set_num_threads(args.threads)
-        t0 = time.perf_counter()
-        nn = NNDescent(x, n_neighbors=args.k + 1, metric="cosine", random_state=0,
-                       n_jobs=args.threads, low_memory=True)
-        got = nn.neighbor_graph[0][:, 1:]  # itself first
-        print(f"pynndescent n={len(x)}: graph {time.perf_counter() - t0:.1f} s (incl. JIT), "
-              f"recall@10 {recall_at_10(index, got, 2000, seed=1):.4f}")
+
+def _pynndescent(x: np.ndarray, index: NeighborIndex, args: argparse.Namespace) -> None:
+    import numba
+    from pynndescent import NNDescent
+
+    numba.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    nn = NNDescent(x, n_neighbors=args.k + 1, metric="cosine", random_state=0,
+                   n_jobs=args.threads, low_memory=True)
+    got = nn.neighbor_graph[0][:, 1:]  # itself first
+    print(f"pynndescent n={len(x)}: graph {time.perf_counter() - t0:.1f} s (incl. JIT), "
+          f"recall@10 {recall_at_10(index, got, QUERIES, seed=QUERY_SEED):.4f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
 class _Strict(BaseModel):
@@ -109,6 +109,33 @@ class NeighborConfig(_Strict):
     ef_search: int = Field(64, ge=8)
     threads: int = Field(2, ge=1)           # search threads (the graph build uses one)
     recall_queries: int = Field(2000, ge=10)  # sample for the reported recall@10
+    # Above hnsw_max tracks a faiss IVF index (inverted lists, docs/ANN.md): a single-thread
+    # HNSW build grows about n^1.15 (70-170 s at 1M, 17-40 min at 10M), IVF's k-means on a
+    # bounded sample plus one assignment per row does not. Every catalog up to 1M stays on
+    # HNSW (its figures and caches hold). IVF settings: nlist = tracks / ivf_list_size
+    # lists, each query scans its ivf_nprobe nearest lists; k-means on
+    # ivf_train_per_list x nlist seeded rows for ivf_kmeans_iter rounds. Chosen on a 1M
+    # blend of the 1M build's embedding (bench/ann_bench.py, docs/ANN.md).
+    hnsw_max: int = Field(1_000_000, ge=0)
+    ivf_list_size: int = Field(1000, ge=16)
+    ivf_nprobe: int = Field(16, ge=1)
+    ivf_train_per_list: int = Field(32, ge=4)
+    ivf_kmeans_iter: int = Field(10, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """The IVF settings came after builds were keyed by this section's dump: left out
+        while at their defaults, so those builds keep their keys. Changing one of these
+        defaults must bump the neighbors stage's version."""
+        data = handler(self)
+        for name in _NEIGHBOR_LATE_FIELDS:
+            if name in data and data[name] == type(self).model_fields[name].default:
+                del data[name]
+        return data
+
+
+_NEIGHBOR_LATE_FIELDS = ("hnsw_max", "ivf_list_size", "ivf_nprobe", "ivf_train_per_list",
+                         "ivf_kmeans_iter")
 
 
 class RankerConfig(_Strict):

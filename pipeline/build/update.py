@@ -174,6 +174,7 @@ def update_artifacts(prev: Callable[[str], Any], tracks: pd.DataFrame,
 
 def _neighbors(prev: Callable[[str], Any], emb: np.ndarray, diff: TrackDiff,
                cfg: PipelineConfig) -> dict[str, Any]:
+    from pipeline.config import stage_seed
     from pipeline.map import NeighborIndex, update_graph
 
     idx, sim, counts = update_graph(emb, prev("neighbors_idx.npy"), prev("neighbors_sim.npy"),
@@ -182,10 +183,11 @@ def _neighbors(prev: Callable[[str], Any], emb: np.ndarray, diff: TrackDiff,
     if len(emb) <= cfg.neighbors.exact_max:
         index, note = np.zeros(0, np.uint8), "exact search: no index to update"
         report.update(method="exact", recall_at_10=1.0, recall_note="exact search")
-    else:  # faiss HNSW cannot remove vectors: rebuild it over the updated embedding
-        index = NeighborIndex.build(emb, cfg.neighbors).to_bytes()
-        note = "faiss HNSW index rebuilt over the updated embedding (it cannot remove rows)"
-        report.update(method="faiss HNSW", recall_note=report.get("recall_note", "") +
+    else:  # rebuilt over the updated embedding (HNSW cannot remove rows), as a build would
+        built = NeighborIndex.build(emb, cfg.neighbors, stage_seed(cfg.seed, "neighbors"))
+        index = built.to_bytes()
+        note = f"{built.method} index rebuilt over the updated embedding (a full build's)"
+        report.update(method=built.method, recall_note=report.get("recall_note", "") +
                       " (measured at the last full fit)")
     report["update"] = {**counts, "index": note}
     return {"neighbors_idx.npy": idx, "neighbors_sim.npy": sim, "neighbors_index.npy": index,

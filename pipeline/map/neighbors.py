@@ -3,9 +3,17 @@ that answers new queries.
 
 Small catalogs (``n <= exact_max``) use exact blocked top-k: memory O(block x n), never
 n x n, and no approximation. Past that, exact search grows with n^2 (measured 216 s at
-200k tracks), so the index is a faiss HNSW graph (inner product on unit vectors): built on
-one thread so the same seed gives the same graph, searched on ``threads``. Its recall@10
-against exact search is measured on a seeded sample of queries and reported.
+200k tracks), so up to ``hnsw_max`` the index is a faiss HNSW graph (inner product on unit
+vectors): built on one thread so the same seed gives the same graph, searched on
+``threads``. Above ``hnsw_max`` that single-thread build dominates (about n^1.15: 17-40 min
+at 10M), so the index is a faiss IVF (inverted lists, flat vectors, inner product;
+docs/ANN.md): k-means centroids trained on a seeded sample, each row added to the list of
+its nearest centroid, each query scanning its ``ivf_nprobe`` nearest lists. Its coarse
+quantizer is a small HNSW graph over the centroids, built on one thread: a row's lists
+come from its own graph walk and the exact scan of those lists, never from a product over
+a block of rows, so a row's result is the same bytes for any thread count, batch or
+partition. Recall@10 against exact search is measured on a seeded sample of queries and
+reported for both approximate indexes.
 
 The index is stored as the bytes of ``faiss.serialize_index`` in a ``.npy`` (uint8) file:
 faiss's own binary format, no pickle. An empty array means "exact".
@@ -61,29 +69,36 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = Fals
     return idx, sim
 
 
+HNSW, IVF = "faiss HNSW", "faiss IVF"
+QUANTIZER_M = 32  # links per centroid in the IVF's coarse HNSW (faiss's IVF..._HNSW32)
+
+
 @dataclass
 class NeighborIndex:
-    """Top-k cosine search over a fixed base: exact, or a faiss HNSW graph.
+    """Top-k cosine search over a fixed base: exact, a faiss HNSW graph or a faiss IVF.
 
     Attributes:
-        base: (n, d) vectors the index searches (unit rows for HNSW; exact search
+        base: (n, d) vectors the index searches (unit rows for faiss; exact search
             normalises them itself).
-        hnsw: the faiss index, or None for exact search.
+        ann: the faiss index, or None for exact search.
         ef_search: HNSW search breadth (raised to k + 1 when a query asks for more).
         threads: faiss search threads.
     """
 
     base: np.ndarray
-    hnsw: object | None = None
+    ann: object | None = None
     ef_search: int = 64
     threads: int = 1
 
     @classmethod
-    def build(cls, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
-        """Exact up to ``cfg.exact_max`` rows, else an HNSW graph built on one thread."""
+    def build(cls, base: np.ndarray, cfg: NeighborConfig, seed: int = 0) -> NeighborIndex:
+        """Exact up to ``cfg.exact_max`` rows, an HNSW graph built on one thread up to
+        ``cfg.hnsw_max``, else an IVF index whose k-means sample comes from ``seed``."""
         if len(base) <= cfg.exact_max:  # knn() normalises; normalising twice reorders ties
             return cls(base.astype(np.float32), None, cfg.ef_search, cfg.threads)
         base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
+        if len(base) > cfg.hnsw_max:
+            return cls(base, _build_ivf(base, cfg, seed), cfg.ef_search, cfg.threads)
         import faiss
 
         faiss.omp_set_num_threads(1)  # insertion order = row order: deterministic graph
@@ -94,19 +109,28 @@ class NeighborIndex:
 
     @property
     def exact(self) -> bool:
-        return self.hnsw is None
+        return self.ann is None
+
+    @property
+    def method(self) -> str:
+        """"exact", "faiss HNSW" or "faiss IVF"."""
+        if self.exact:
+            return "exact"
+        return IVF if hasattr(self.ann, "nprobe") else HNSW
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices (m, k) int32, cosine similarities (m, k) float32), best first."""
+        """(indices (m, k) int32, cosine similarities (m, k) float32), best first (IVF:
+        -1 pads a row whose probed lists hold fewer than k tracks)."""
         k = min(k, len(self.base))
         if self.exact:
             return knn(queries, self.base, k)
         import faiss
 
         faiss.omp_set_num_threads(self.threads)
-        self.hnsw.hnsw.efSearch = max(self.ef_search, k + 1)
+        if self.method == HNSW:
+            self.ann.hnsw.efSearch = max(self.ef_search, k + 1)
         q = np.ascontiguousarray(unit_rows(queries.astype(np.float32)))
-        sim, idx = self.hnsw.search(q, k)
+        sim, idx = self.ann.search(q, k)
         return idx.astype(np.int32), sim.astype(np.float32)
 
     def graph(self, k: int, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
@@ -133,18 +157,71 @@ class NeighborIndex:
             return np.zeros(0, np.uint8)
         import faiss
 
-        return faiss.serialize_index(self.hnsw)
+        return faiss.serialize_index(self.ann)
 
     @classmethod
     def from_bytes(cls, data: np.ndarray, base: np.ndarray, cfg: NeighborConfig) -> NeighborIndex:
-        """The index saved by :meth:`to_bytes`, over the same ``base`` (n, d)."""
+        """The index saved by :meth:`to_bytes`, over the same ``base`` (n, d); an IVF
+        probes ``cfg.ivf_nprobe`` lists."""
         if data.size == 0:
             return cls(base.astype(np.float32), None, cfg.ef_search, cfg.threads)
         base = np.ascontiguousarray(unit_rows(base.astype(np.float32)))
         import faiss
 
-        return cls(base, faiss.deserialize_index(np.ascontiguousarray(data)), cfg.ef_search,
-                   cfg.threads)
+        ann = faiss.deserialize_index(np.ascontiguousarray(data))
+        if hasattr(ann, "nprobe"):
+            _set_probes(ann, cfg)
+        return cls(base, ann, cfg.ef_search, cfg.threads)
+
+
+def ivf_lists(n: int, cfg: NeighborConfig) -> int:
+    """The IVF's number of lists for ``n`` tracks: about ``cfg.ivf_list_size`` per list."""
+    return max(1, round(n / cfg.ivf_list_size))
+
+
+def _build_ivf(base: np.ndarray, cfg: NeighborConfig, seed: int):
+    """A faiss IndexIVFFlat (inner product) over unit rows ``base`` (n, d).
+
+    k-means runs on ``ivf_train_per_list x nlist`` rows drawn with ``seed`` (sorted, so the
+    sample is a set of rows, not an order); faiss's k-means sums each centroid's points in
+    row order whatever its thread count. The coarse HNSW over the centroids is built on
+    one thread (its graph depends on insertion order); the add assigns each row by its own
+    search and appends it to its list in row order, on ``cfg.threads``.
+    """
+    import faiss
+
+    n, d = base.shape
+    nlist = ivf_lists(n, cfg)
+    rows = np.sort(np.random.default_rng(seed).choice(
+        n, min(n, cfg.ivf_train_per_list * nlist), replace=False))
+    cp = faiss.ClusteringParameters()
+    cp.niter, cp.seed, cp.spherical = cfg.ivf_kmeans_iter, seed % (1 << 31), True
+    cp.max_points_per_centroid = len(rows)  # the sample is drawn already: no resampling
+    cp.min_points_per_centroid = 1  # nor a warning that it is small: it is chosen
+    t0 = time.perf_counter()
+    faiss.omp_set_num_threads(cfg.threads)
+    kmeans = faiss.Clustering(d, nlist, cp)
+    kmeans.train(base[rows], faiss.IndexFlatIP(d))
+    faiss.omp_set_num_threads(1)
+    quantizer = faiss.IndexHNSWFlat(d, QUANTIZER_M, faiss.METRIC_INNER_PRODUCT)
+    quantizer.add(faiss.vector_to_array(kmeans.centroids).reshape(nlist, d))
+    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    _set_probes(index, cfg)
+    t1 = time.perf_counter()
+    faiss.omp_set_num_threads(cfg.threads)
+    index.add(base)
+    log.info("neighbours: IVF k-means of %d lists on %d rows %.1f s, add of %d rows %.1f s "
+             "(%d threads)", nlist, len(rows), t1 - t0, n, time.perf_counter() - t1, cfg.threads)
+    return index
+
+
+def _set_probes(index, cfg: NeighborConfig) -> None:
+    """Lists scanned per query, and the coarse HNSW's breadth to find them (at least
+    twice as wide as the lists it returns)."""
+    import faiss
+
+    index.nprobe = min(cfg.ivf_nprobe, index.nlist)
+    faiss.downcast_index(index.quantizer).hnsw.efSearch = max(64, 2 * index.nprobe)
 
 
 def _drop_self(idx: np.ndarray, sim: np.ndarray, rows: np.ndarray
@@ -178,7 +255,7 @@ def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
         (indices (n, k) int32, similarities (n, k) float32, the index, report dict).
     """
     t0 = time.perf_counter()
-    index = NeighborIndex.build(embedding, cfg)
+    index = NeighborIndex.build(embedding, cfg, seed)
     t1 = time.perf_counter()
     idx, sim = index.graph(cfg.k)
     t2 = time.perf_counter()
@@ -188,21 +265,26 @@ def build_neighbors(embedding: np.ndarray, cfg: NeighborConfig, seed: int
 def neighbors_report(index: NeighborIndex, idx: np.ndarray, cfg: NeighborConfig, seed: int,
                      build_seconds: float, graph_seconds: float) -> dict:
     """The neighbour stage's report for the graph ``idx`` (n, k) of ``index`` (with
-    HNSW: its recall@10 against exact search on seeded queries)."""
-    report = {"method": "exact" if index.exact else "faiss HNSW", "k": int(idx.shape[1]),
+    HNSW or IVF: its settings and recall@10 against exact search on seeded queries)."""
+    report = {"method": index.method, "k": int(idx.shape[1]),
               "tracks": int(len(index.base)), "exact_max": cfg.exact_max,
               "build_seconds": round(build_seconds, 2),
               "graph_seconds": round(graph_seconds, 2)}
     if index.exact:
         report["recall_at_10"] = 1.0
         report["recall_note"] = "exact search"
-    else:
+        return report
+    if index.method == HNSW:
         report.update(hnsw_m=cfg.hnsw_m, ef_construction=cfg.ef_construction,
-                      ef_search=max(cfg.ef_search, cfg.k + 2),
-                      recall_at_10=recall_at_10(index, idx, cfg.recall_queries, seed),
-                      recall_note=f"graph vs exact search on {cfg.recall_queries} "
-                                  "seeded queries")
-        log.info("neighbours: HNSW recall@10 %.4f", report["recall_at_10"])
+                      ef_search=max(cfg.ef_search, cfg.k + 2))
+    else:
+        nlist = int(index.ann.nlist)
+        report.update(hnsw_max=cfg.hnsw_max, nlist=nlist, nprobe=int(index.ann.nprobe),
+                      train_rows=min(len(index.base), cfg.ivf_train_per_list * nlist),
+                      kmeans_iter=cfg.ivf_kmeans_iter, quantizer=f"HNSW{QUANTIZER_M}")
+    report.update(recall_at_10=recall_at_10(index, idx, cfg.recall_queries, seed),
+                  recall_note=f"graph vs exact search on {cfg.recall_queries} seeded queries")
+    log.info("neighbours: %s recall@10 %.4f", index.method, report["recall_at_10"])
     return report
 
 

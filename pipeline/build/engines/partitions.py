@@ -193,9 +193,10 @@ def _neighbors_fit(ctx: Context) -> dict:
     from pipeline.map import NeighborIndex
 
     t0 = time.perf_counter()
-    index = NeighborIndex.build(ctx.get("embedding.npy"), ctx.cfg.neighbors)
+    index = NeighborIndex.build(ctx.get("embedding.npy"), ctx.cfg.neighbors,
+                                ctx.seed("neighbors"))
     # The local stage saves its index after searching the graph, and faiss saves the
-    # search breadth that search set: one row of the graph leaves the same state.
+    # HNSW search breadth that search set: one row of the graph leaves the same state.
     index.graph_rows(0, 1, ctx.cfg.neighbors.k)
     save_artifact(ctx.cache / "neighbors_index.npy", index.to_bytes())
     return {"build_seconds": time.perf_counter() - t0}
@@ -203,7 +204,7 @@ def _neighbors_fit(ctx: Context) -> dict:
 
 def _neighbor_index(ctx: Context):
     """The stage's index, read once per worker from ``neighbors_index.npy`` + the
-    embedding (a faiss HNSW index is ~1.6x the embedding: far too large to send)."""
+    embedding (a faiss HNSW or IVF index is ~1.6x the embedding: far too large to send)."""
     from pipeline.map import NeighborIndex
 
     files = [ctx.cache / "neighbors_index.npy", ctx.cache / "embedding.npy"]

@@ -173,7 +173,7 @@ def _run_rank_signals(ctx: Context) -> dict[str, Any]:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2),
+    Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2, partitioned=True),
     Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1,
           partitioned=True),
     Stage("embedding", 1, ("ingest", "features"), "embedding", LAYOUT["embedding"],

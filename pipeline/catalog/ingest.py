@@ -92,12 +92,21 @@ def check_columns(path: Path, absent: dict[str, list[str]]) -> None:
 
 def check_file(df: pd.DataFrame, path: Path, absent: dict[str, list[str]]) -> None:
     """Whole-file problems: no rows, a required column missing or entirely empty."""
-    if df.empty:
+    empty = [] if df.empty else [c for c in REQUIRED if df[c].isna().all()]
+    check_counts(path, 0 if df.empty else len(df), absent, empty)
+
+
+def check_counts(path: Path, n_rows: int, absent: dict[str, list[str]],
+                 empty: list[str]) -> None:
+    """:func:`check_file` from counts: ``n_rows`` rows, the required columns the file
+    lacks (``absent``) and those with no value in any row (``empty``); a file read in
+    chunks is checked once, from every chunk's counts."""
+    if not n_rows:
         raise CatalogError(f"{path}: the file has a header but no rows. Export the catalog "
                            "again with at least one track.")
     check_columns(path, absent)
     for col in REQUIRED:
-        if df[col].isna().all():
+        if col in empty:
             raise CatalogError(
                 f"{path}: required column '{col}' is entirely empty. Fill it in (or map "
                 f"your column to '{col}') and build again.")
@@ -239,14 +248,76 @@ def _top_reasons(rejected: pd.DataFrame, n: int = 3) -> str:
     return "; ".join(parts)
 
 
-def _read_report(raw: pd.DataFrame, renamed: dict[str, str]) -> dict:
-    """How one file was read: format, encoding, separator, compression, renamed columns."""
-    info = raw.attrs.get("read", {})
+def _read_report(info: dict, renamed: dict[str, str]) -> dict:
+    """How one file was read (its ``attrs["read"]``): format, encoding, separator,
+    compression, renamed columns."""
     return {k: v for k, v in {
         "format": info.get("format"), "encoding": info.get("encoding"),
         "separator": {"\t": "tab"}.get(info.get("separator"), info.get("separator")),
         "compression": info.get("compression"), "columns_renamed": renamed,
     }.items() if v}
+
+
+@dataclass
+class FileRows:
+    """One file's rows (or one chunk's) mapped, with damaged and invalid rows rejected;
+    what the whole-file checks need is kept as counts, which add up over chunks."""
+
+    good: pd.DataFrame          # valid rows, canonical columns + source_file, source_row
+    damaged: pd.DataFrame       # rejects of damaged rows and skipped lines (damaged_rows)
+    invalid: pd.DataFrame       # rejects of rows with bad values (_validate_rows)
+    schema: str
+    renamed: dict[str, str]
+    absent: dict[str, list[str]]
+    n_rows: int                 # rows read
+    n_kept: int                 # rows left once damaged rows are rejected
+    empty: list[str]            # required columns without a value in any row read
+    kept_empty: list[str]       # ... in any row left
+    read: dict                  # how the file was read (attrs["read"])
+
+
+def map_rows(raw: pd.DataFrame, path: Path, rows: np.ndarray | None = None) -> FileRows:
+    """Map one file's (or chunk's) raw table, reject damaged and invalid rows.
+
+    Args:
+        raw: the table as read (``attrs["read"]``).
+        path: its file.
+        rows: each row's ``source_row``; default its line in the file (:func:`source_rows`).
+    """
+    mapped = to_canonical(raw, path)
+    df = mapped.table
+    df["source_file"] = path.name
+    df["source_row"] = source_rows(raw) if rows is None else rows
+    damaged, damage_rejects = damaged_rows(raw, df)
+    kept = df[~damaged]
+    good, bad = _validate_rows(kept, path)
+    return FileRows(good, damage_rejects, bad, mapped.schema, mapped.renamed, mapped.absent,
+                    len(df), len(kept), _empty_required(df), _empty_required(kept),
+                    raw.attrs.get("read", {}))
+
+
+def _empty_required(df: pd.DataFrame) -> list[str]:
+    return [c for c in REQUIRED if df[c].isna().all()]
+
+
+def file_rows(part: FileRows, path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One file's checks as a whole, then (good rows, rejected rows, the file's read report).
+
+    Raises:
+        CatalogError: no rows, a required column missing or empty, no readable row.
+    """
+    check_counts(path, part.n_rows, part.absent, part.empty)
+    if not part.n_kept:
+        raise CatalogError(f"{path}: no readable row: {_top_reasons(part.damaged)}.")
+    check_counts(path, part.n_kept, part.absent, part.kept_empty)
+    bad = (pd.concat([part.damaged, part.invalid], ignore_index=True) if len(part.damaged)
+           else part.invalid)
+    lines = len(part.read.get("bad_lines", []))  # rows the parser skipped
+    report = {"file": path.name, "schema": part.schema, "rows_read": part.n_rows + lines,
+              **_read_report(part.read, part.renamed)}
+    if part.renamed:
+        log.info("%s: columns read as %s", path.name, part.renamed)
+    return part.good, bad.sort_values("source_row", kind="stable"), report
 
 
 def _read_file(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -255,24 +326,7 @@ def _read_file(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFram
     Returns:
         (good rows, rejected rows, the file's read report).
     """
-    mapped = to_canonical(raw, path)
-    df = mapped.table
-    df["source_file"] = path.name
-    df["source_row"] = source_rows(raw)
-    check_file(df, path, mapped.absent)
-    damaged, damage_rejects = damaged_rows(raw, df)
-    kept = df[~damaged]
-    if kept.empty:
-        raise CatalogError(f"{path}: no readable row: {_top_reasons(damage_rejects)}.")
-    check_file(kept, path, mapped.absent)
-    good, bad = _validate_rows(kept, path)
-    bad = pd.concat([damage_rejects, bad], ignore_index=True) if len(damage_rejects) else bad
-    lines = len(raw.attrs.get("read", {}).get("bad_lines", []))  # rows the parser skipped
-    report = {"file": path.name, "schema": mapped.schema, "rows_read": len(df) + lines,
-              **_read_report(raw, mapped.renamed)}
-    if mapped.renamed:
-        log.info("%s: columns read as %s", path.name, mapped.renamed)
-    return good, bad.sort_values("source_row", kind="stable"), report
+    return file_rows(map_rows(raw, path), path)
 
 
 def _check_size(tracks: pd.DataFrame, files: list[Path], report: dict) -> None:
@@ -311,10 +365,21 @@ def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
         mapped.append(good)
         rejects.append(bad)
         reads.append(read)
+    return merge_files(mapped, rejects, reads, [p for _, p in files])
+
+
+def merge_files(mapped: list[pd.DataFrame], rejects: list[pd.DataFrame], reads: list[dict],
+                paths: list[Path]) -> IngestResult:
+    """The files' good rows merged into one row per track (:func:`file_rows` per file,
+    in the catalog's order): duplicates, same-song groups, types, the report.
+
+    Raises:
+        CatalogError: every row rejected, or fewer than ``MIN_TRACKS`` distinct tracks.
+    """
     rows = pd.concat(mapped, ignore_index=True)
     rejected = pd.concat(rejects, ignore_index=True)
     if rows.empty:
-        names = ", ".join(str(p) for _, p in files)
+        names = ", ".join(str(p) for p in paths)
         raise CatalogError(f"{names}: every row was rejected ({len(rejected)} rows): "
                            f"{_top_reasons(rejected)}. Fix the file and build again.")
     filled = {c: int(rows[c].isna().sum()) for c in TEXT_FILL}
@@ -329,7 +394,7 @@ def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
     tracks["decade"] = tracks["decade"].fillna((tracks["year"] // 10) * 10)
     tracks = _finish_types(tracks)
     report = {
-        "schemas": sorted({r["schema"] for r in reads}), "files": [p.name for _, p in files],
+        "schemas": sorted({r["schema"] for r in reads}), "files": [p.name for p in paths],
         "rows_read": sum(r["rows_read"] for r in reads), "tracks": len(tracks),
         "rejected_rows": len(rejected),
         "reject_reasons": _reason_counts(rejected),
@@ -344,7 +409,7 @@ def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
         "has_playlists": bool(len(memberships)),
         "input": reads,
     }
-    _check_size(tracks, [p for _, p in files], report)
+    _check_size(tracks, paths, report)
     log.info("ingest: %d rows read, %d tracks, %d rejected", report["rows_read"], len(tracks),
              report["rejected_rows"])
     return IngestResult(tracks, memberships, rejected, report)

@@ -154,6 +154,14 @@ def _decode_lines(data: bytes) -> tuple[str, str]:
     A file joined by hand from a UTF-8 export and a Windows export stays readable; a whole
     Windows-1252 file is reported as such. Newline is one byte in all three encodings.
     """
+    text, legacy, latin, utf8 = decode_lines_counted(data)
+    return text, lines_encoding(legacy, latin, utf8)
+
+
+def decode_lines_counted(data: bytes) -> tuple[str, int, int, int]:
+    """:func:`_decode_lines`' text and its line counts: (text, Windows-1252 lines, Latin-1
+    lines, non-ASCII UTF-8 lines). Counts add up over pieces cut after a newline, so a
+    file read in chunks names its encoding as read whole (:func:`lines_encoding`)."""
     out, legacy, latin, utf8 = [], 0, 0, 0
     for line in data.split(b"\n"):
         try:
@@ -166,12 +174,17 @@ def _decode_lines(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 out.append(line.decode("latin-1"))
                 latin += 1
+    return "\n".join(out), legacy, latin, utf8
+
+
+def lines_encoding(legacy: int, latin: int, utf8: int) -> str:
+    """The encoding's name for a text decoded line by line, from its line counts."""
     name = "cp1252 (Windows-1252)" if not latin else "latin-1"
     if latin and legacy:
         name = f"cp1252 (Windows-1252) + latin-1 ({latin} lines)"
     if utf8:
         name = f"utf-8 + {name} ({legacy + latin} lines)"
-    return "\n".join(out), name
+    return name
 
 
 def _refuse_binary(head: bytes, path: Path) -> None:

@@ -21,8 +21,16 @@ def source_rows(raw: pd.DataFrame) -> np.ndarray:
     """Line number of each row in its file (header on line 1, or 2 after Excel's ``sep=``),
     counting the skipped lines with too many fields. Shape (n_rows,)."""
     info = raw.attrs.get("read", {})
-    rows = np.arange(len(raw)) + 2 + int(info.get("separator_line", False))
-    for line, _ in sorted(info.get("bad_lines", [])):
+    return line_numbers(len(raw), bool(info.get("separator_line", False)),
+                        [line for line, _ in info.get("bad_lines", [])])
+
+
+def line_numbers(n: int, separator_line: bool, bad_lines: list[int]) -> np.ndarray:
+    """:func:`source_rows` from the counts alone: ``n`` rows read, Excel's ``sep=`` line,
+    the line numbers of the skipped lines (a file read in chunks numbers its rows at the
+    end, from every chunk's counts). Shape (n,)."""
+    rows = np.arange(n) + 2 + int(separator_line)
+    for line in sorted(bad_lines):
         rows[rows >= line] += 1
     return rows
 

@@ -41,7 +41,7 @@ from pipeline.build.engines.partition_files import cleanup
 from pipeline.build.engines.partitions import PARTITIONED, PartitionConfig, plan_for
 from pipeline.build.stages import STAGE_BY_NAME
 from pipeline.config import PipelineConfig
-from pipeline.errors import BuildError
+from pipeline.errors import BuildError, CatalogError
 
 log = logging.getLogger(__name__)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -164,11 +164,12 @@ class _Job:
     """A stage on the cluster: one task, or a fit, partitions and a combine task."""
 
     name: str
-    final: distributed.Future                   # the stage's task, or its combine task
-    t0: float = field(default_factory=time.perf_counter)
+    final: distributed.Future | None            # the stage's task, or its combine task
+    t0: float = field(default_factory=time.perf_counter)      # (None: after the scan)
     fit: distributed.Future | None = None
     parts: dict[distributed.Future, tuple[int, int, int]] = field(default_factory=dict)
     done: int = 0                                # partitions finished
+    submit_parts: Callable[[list[tuple[int, int]]], None] | None = None  # after a scan
 
 
 def _run(client: distributed.Client, plan: list[str], depends: dict[str, tuple[str, ...]],
@@ -189,14 +190,21 @@ def _run(client: distributed.Client, plan: list[str], depends: dict[str, tuple[s
                 on_start(name)
                 job = _submit(client, name, args, build_id, round(chain[name]),
                               partition_plan(name))
-                for fut in [job.final, *([job.fit] if job.fit else []), *job.parts]:
-                    owner[fut] = job
-                    finished.add(fut)
+                for fut in [job.final, job.fit, *job.parts]:
+                    if fut is not None:
+                        owner[fut] = job
+                        finished.add(fut)
             if not owner:  # nothing runnable: a dependency outside the stage table
                 raise RuntimeError(f"build plan cannot proceed: stages {pending} wait on "
                                    f"{[d for n in pending for d in depends[n]]}")
             fut = next(finished)
             job = owner.pop(fut)
+            if job.final is None:  # a scan: its partitions are known now
+                job.submit_parts(_progress(job, fut)["ranges"])
+                for part in [job.final, *job.parts]:
+                    owner[part] = job
+                    finished.add(part)
+                continue
             if fut is not job.final:
                 _progress(job, fut)
                 continue
@@ -225,38 +233,51 @@ def _submit(client: distributed.Client, name: str, args: tuple, build_id: str,
         return _Job(name, client.submit(_worker_stage, name, *args,
                                         key=f"stage-{name}-{build_id}", pure=False,
                                         priority=priority))
-    _, ranges = partitioned
-    log.info("stage %-10s runs over %d partitions (%d rows each at most)", name, len(ranges),
-             max(hi - lo for lo, hi in ranges))
-    fit = client.submit(_worker_phase, "fit", name, None, None, 0, 0, *args,
+    _, ranges, rows = partitioned
+    fit = client.submit(_worker_phase, "fit", name, None, None, 0, rows, *args,
                         key=f"stage-{name}-fit-{build_id}", pure=False, priority=priority)
-    parts = {client.submit(_worker_phase, "part", name, fit, None, lo, hi, *args,
-                           key=f"stage-{name}-part{i}-{build_id}", pure=False,
-                           priority=priority): (i + 1, lo, hi)
-             for i, (lo, hi) in enumerate(ranges)}
-    final = client.submit(_worker_phase, "combine", name, fit, list(parts), 0, 0, *args,
-                          key=f"stage-{name}-combine-{build_id}", pure=False,
-                          priority=priority)
-    return _Job(name, final, fit=fit, parts=parts)
+    job = _Job(name, None, fit=fit)
+
+    def submit_parts(ranges: list[tuple[int, int]]) -> None:
+        log.info("stage %-10s runs over %d partitions (%d rows each at most)", name,
+                 len(ranges), max(hi - lo for lo, hi in ranges))
+        job.parts = {client.submit(_worker_phase, "part", name, fit, None, lo, hi, *args,
+                                   key=f"stage-{name}-part{i}-{build_id}", pure=False,
+                                   priority=priority): (i + 1, lo, hi)
+                     for i, (lo, hi) in enumerate(ranges)}
+        job.final = client.submit(_worker_phase, "combine", name, fit, list(job.parts), 0, 0,
+                                  *args, key=f"stage-{name}-combine-{build_id}", pure=False,
+                                  priority=priority)
+
+    if ranges is None:  # a scan decides them (ingest): submitted when it is done
+        job.submit_parts = submit_parts
+    else:
+        submit_parts(ranges)
+    return job
 
 
-def _progress(job: _Job, fut: distributed.Future) -> None:
-    """Log a partitioned stage's fit or partition as it finishes (a failure: BuildError)."""
+def _progress(job: _Job, fut: distributed.Future) -> dict:
+    """Log a partitioned stage's fit or partition as it finishes (a failure: BuildError);
+    returns the task's result."""
     result = _part_result(job, fut)
     if fut is job.fit:
         log.info("%s: fit done in %.1f s on %s", job.name, result["seconds"], result["worker"])
-        return
+        return result
     job.done += 1
     i, lo, hi = job.parts[fut]
     log.info("%s: partition %d/%d done (rows %d-%d: %d rows in %.2f s, %.0f rows/s on %s)",
              job.name, job.done, len(job.parts), lo, hi - 1, hi - lo, result["seconds"],
              (hi - lo) / max(result["seconds"], 1e-9), result["worker"])
+    return result
 
 
 def _part_result(job: _Job, fut: distributed.Future) -> dict:
     """A partitioned stage's task result; a failure names the stage and the partition."""
     try:
         return fut.result()
+    except CatalogError as exc:  # bad input: the local stage's one-line message, as it is
+        log.error("stage %-10s failed on the Dask cluster: %s", job.name, exc)
+        raise
     except Exception as exc:
         what = _failed_task(job, fut)
         died = isinstance(exc, distributed.KilledWorker)
@@ -310,8 +331,8 @@ def _worker_phase(phase: str, name: str, fit: dict | None, parts: list[dict] | N
     ctx = Context(Path(cache), PipelineConfig.model_validate_json(cfg_json),
                   [Path(p) for p in catalog])
     form, t0 = PARTITIONED[name], time.perf_counter()
-    if phase == "fit":
-        out = form.fit(ctx)
+    if phase == "fit":  # a scan gets the rows per partition in ``hi``
+        out = form.scan(ctx, hi) if form.scan else form.fit(ctx)
     elif phase == "part":
         out = form.part(ctx, fit, lo, hi)
     else:

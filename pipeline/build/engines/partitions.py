@@ -20,13 +20,14 @@ Stages with a partitioned form (``Stage.partitioned`` in the stage table):
   the other tracks labelled from their nearest fitted ones per partition, then the report
   (:mod:`~.partition_clusters`);
 - genre: the classifier's fit, then :func:`~pipeline.recommend.apply_genre` per partition
-  (:mod:`~.partition_genre`).
+  (:mod:`~.partition_genre`);
+- ingest (``min_rows`` estimated from the files' sizes): a scan of each file, then one task
+  per chunk of records, then the merge (:mod:`~.partition_ingest`).
 
-Ingest stays whole (docs/DISTRIBUTED.md says why). Partitions never straddle a
-batch of the local computation and are at least ``MIN_PIECE`` rows (a shorter remainder
-joins the piece before it): torch's and the exact search's matrix products give the same
-rows for any block of 6 rows or more, smaller blocks take another kernel (measured here),
-so a partition computes each row as the local engine does.
+Partitions never straddle a batch of the local computation and are at least ``MIN_PIECE``
+rows (a shorter remainder joins the piece before it): torch's and the exact search's matrix
+products give the same rows for any block of 6 rows or more, smaller blocks take another
+kernel (measured here), so a partition computes each row as the local engine does.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from pydantic import BaseModel, Field
 from pipeline.build.context import Context
 from pipeline.store import read_npy, read_weights, save_artifact
 
-from . import partition_clusters, partition_features, partition_genre
+from . import partition_clusters, partition_features, partition_genre, partition_ingest
 from .partition_files import (
     cached,
     concat_npy,
@@ -98,14 +99,22 @@ class PartitionConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Partitioned:
-    """A stage's data-parallel form. Every function runs on a worker except ``applies``
-    and ``ranges`` (on the client, from the row count and the config)."""
+    """A stage's data-parallel form. Every function runs on a worker except ``applies``,
+    ``ranges`` and ``estimate`` (on the client, from the row count and the config).
+
+    A stage whose partitions are only known from its inputs (ingest: the records of each
+    file) has a ``scan`` instead of ``ranges``: its fit, called with the rows per partition,
+    returns them in its dict (``"ranges"``), and the parts are submitted once it is done.
+    ``estimate`` gives the row count before the stage's input table exists.
+    """
 
     applies: Callable[[Context, int], bool]                  # (ctx, n_rows)
-    ranges: Callable[[Context, int, int], list[tuple[int, int]]]  # (ctx, n_rows, rows)
-    fit: Callable[[Context], dict]                           # -> small dict for the parts
+    ranges: Callable[[Context, int, int], list[tuple[int, int]]] | None  # (ctx, n_rows, rows)
+    fit: Callable[[Context], dict] | None                    # -> small dict for the parts
     part: Callable[[Context, dict, int, int], dict]          # (ctx, fit, lo, hi)
     combine: Callable[[Context, dict, list[dict]], None]     # writes the stage's outputs
+    scan: Callable[[Context, int], dict] | None = None       # (ctx, rows) -> fit + "ranges"
+    estimate: Callable[[Context], int] | None = None         # (ctx) -> n_rows
 
 
 def partition_ranges(cells: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
@@ -344,6 +353,8 @@ def _clusters_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
 
 
 PARTITIONED: dict[str, Partitioned] = {
+    "ingest": Partitioned(_always, None, None, partition_ingest.part, partition_ingest.combine,
+                          scan=partition_ingest.scan, estimate=partition_ingest.estimate),
     "features": Partitioned(_always, _per_row_ranges, partition_features.fit,
                             partition_features.part, partition_features.combine),
     "embedding": Partitioned(_always, _embedding_ranges, _embedding_fit, _embedding_part,
@@ -361,13 +372,14 @@ PARTITIONED: dict[str, Partitioned] = {
 
 
 def plan_for(name: str, ctx: Context, settings: PartitionConfig
-             ) -> tuple[Partitioned, list[tuple[int, int]]] | None:
-    """The partitioned form of stage ``name`` and its row ranges, or None to run it whole
-    (no such form, a catalog below ``settings.min_rows``, or the form does not apply)."""
+             ) -> tuple[Partitioned, list[tuple[int, int]] | None, int] | None:
+    """The partitioned form of stage ``name``, its row ranges (None: its scan returns them)
+    and the rows per partition, or None to run it whole (no such form, a catalog below
+    ``settings.min_rows``, or the form does not apply)."""
     form = PARTITIONED.get(name)
     if form is None:
         return None
-    n = n_rows(ctx.cache)
+    n = form.estimate(ctx) if form.estimate else n_rows(ctx.cache)
     if n < settings.min_rows or not form.applies(ctx, n):
         return None
-    return form, form.ranges(ctx, n, settings.rows)
+    return form, None if form.scan else form.ranges(ctx, n, settings.rows), settings.rows

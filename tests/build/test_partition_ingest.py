@@ -239,3 +239,40 @@ def test_dask_ingest_of_a_bad_file_fails_with_the_local_message(dask_runs):
     assert local and error == local
     assert "b.csv: required column 'tempo' is missing" in error
     assert not (work / "dask" / "tracks.parquet").exists()
+
+
+def test_windows_line_ends_and_blank_lines_across_chunks(base, tmp_path):
+    """CRLF line ends, and blank lines (pandas numbers them, so the skipped lines after
+    them are numbered from the scan's record counts) before a line with too many fields
+    in a later chunk."""
+    lines = base.iloc[:700].to_csv(index=False).split("\n")
+    for i in (30, 130, 131, 250):
+        lines[i] = ""
+    lines[420] += ",one,too,many"
+    path = tmp_path / "crlf.csv"
+    path.write_bytes("\r\n".join(lines).encode())
+    assert "whole" not in plan_file(path, CHUNK)
+    local = _local([path], tmp_path / "local")
+    error, fit = _form([path], tmp_path / "form", CHUNK)
+    assert error == local is None and len(fit["ranges"]) >= 7
+    assert not _same(tmp_path / "local", tmp_path / "form")
+    assert "more fields" in (tmp_path / "form" / "rejects.csv").read_text()
+
+
+def test_a_folder_of_csv_and_parquet(base, tmp_path):
+    """A parquet file of 150-row groups is cut by row groups (5 chunks), beside a CSV cut
+    in chunks of records (8); ids shared between the two merge as the local stage merges
+    them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    base.iloc[:800].to_csv(folder / "a.csv", index=False)
+    b = base.iloc[500:1200].copy()
+    b["playlist_id"] = "parquet-list"
+    b.to_parquet(folder / "b.parquet", index=False, row_group_size=150)
+    files = sorted(folder.iterdir())
+    local = _local(files, tmp_path / "local")
+    error, fit = _form(files, tmp_path / "form", CHUNK)
+    assert error == local is None
+    assert not any("whole" in f for f in fit["files"])
+    assert [sum(c["file"] == i for c in fit["chunks"]) for i in (0, 1)] == [8, 5]
+    assert not _same(tmp_path / "local", tmp_path / "form")

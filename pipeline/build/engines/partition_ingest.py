@@ -5,9 +5,10 @@ build/test_partition_ingest.py).
 
 - **Scan** (the fit, one task): per file, the read's decisions and its chunks
   (:mod:`~.partition_ingest_read`); the chunks, and so the stage's partitions, are only
-  known then, so the fit returns them (``Partitioned.scan``). A file the chunked read cannot
-  reproduce exactly (parquet, gzip, zip, UTF-16, a quote it cannot place, ...) is one
-  partition read whole, as the local stage reads it; the log says so.
+  known then, so the fit returns them (``Partitioned.scan``). A parquet file's chunks are
+  runs of its row groups. A file the chunked read cannot reproduce exactly (gzip, zip,
+  UTF-16, a quote it cannot place, ...) is one partition read whole, as the local stage
+  reads it; the log says so.
 - **Chunk** (one task each): the chunk read with the file's settings, then the local
   stage's own per-row steps (:func:`pipeline.catalog.ingest.map_rows`: the schema mapping,
   damaged rows, value validation) on rows numbered provisionally; its good rows and rejects
@@ -38,7 +39,13 @@ from pipeline.errors import CatalogError
 from pipeline.store import read_parquet, save_artifact
 
 from .partition_files import part_path
-from .partition_ingest_read import decode, encoding_name, plan_file, read_chunk
+from .partition_ingest_read import (
+    decode,
+    encoding_name,
+    plan_file,
+    read_chunk,
+    read_parquet_chunk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +75,16 @@ def scan(ctx: Context, rows: int) -> dict:
         if "whole" in plan:
             log.info("ingest: %s is read whole by one task (%s)", path.name, plan["whole"])
             pieces = [None]
-        else:
+        elif plan.get("format") == "parquet":  # [row groups, records before, records]
+            pieces = plan["chunks"]
+        else:                                   # [start, end, records before, records]
             with open(path, "rb") as fh:  # the sep= line and the header: in every chunk
                 fh.seek(plan["bom"])
                 plan["prefix_counts"] = decode(fh.read(plan["body"] - plan["bom"]))[1]
             pieces = plan["chunks"]
         files.append(plan)
         for piece in pieces:
-            n = max(1, piece[3] if piece else path.stat().st_size // BYTES_PER_ROW)
+            n = max(1, piece[-1] if piece else path.stat().st_size // BYTES_PER_ROW)
             chunks.append({"file": i, "chunk": piece, "lo": at, "hi": at + n})
             at += n
     return {"files": files, "chunks": chunks,
@@ -90,6 +99,8 @@ def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
     try:
         if chunk["chunk"] is None:
             raw = read_catalog_file(path)
+        elif fit["files"][chunk["file"]].get("format") == "parquet":
+            raw = read_parquet_chunk(path, chunk["chunk"][0])
         else:
             raw, counts = read_chunk(path, fit["files"][chunk["file"]], chunk["chunk"])
     except CatalogError as exc:   # a whole read's own message
@@ -150,7 +161,7 @@ def _file_rows(plan: dict, results: list[dict], path: Path) -> FileRows:
     """One file's :class:`FileRows` from its chunks' parts, rows numbered as read whole."""
     first = results[0]
     read = dict(first["read"])  # the reader's keys in its order: pandas writes df.attrs
-    if "whole" not in plan:     # into the parquet files, so they must be the whole read's
+    if "bom" in plan:           # into the parquet files, so they must be the whole read's
         read["encoding"] = encoding_name(plan["bom"], [plan["prefix_counts"]]
                                          + [r["counts"] for r in results])
         before = np.cumsum([0] + [r["n_rows"] for r in results])

@@ -45,8 +45,8 @@ def plan_file(path: Path, rows: int) -> dict:
     """The read's decisions for one file and its chunks of ``rows`` records.
 
     Returns:
-        ``{"whole": why}`` for a file the chunked read cannot reproduce exactly (parquet,
-        gzip, zip, an Excel file, UTF-16, a binary or empty file, a separator it cannot
+        A parquet file's :func:`plan_parquet`; ``{"whole": why}`` for a file the chunked
+        read cannot reproduce exactly (gzip, zip, an Excel file, UTF-16, a binary or empty file, a separator it cannot
         sniff from the start, a quote or carriage return it cannot place); else ``{"bom",
         "sep", "skip", "body", "prefix_records", "chunks": [[start, end, records_before,
         records]]}`` (byte offsets; ``records_before`` counts from the file's first line).
@@ -56,7 +56,7 @@ def plan_file(path: Path, rows: int) -> dict:
         head = fh.read(SAMPLE_BYTES)
     magic = head[:4]
     if magic == b"PAR1":
-        return {"whole": "parquet"}
+        return plan_parquet(path, rows)
     if magic[:2] == b"\x1f\x8b" or magic in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"):
         return {"whole": "compressed or a workbook"}
     if not head.strip():
@@ -97,6 +97,36 @@ def plan_file(path: Path, rows: int) -> dict:
             chunks.append([start, end, before, n])
     return {"bom": bom, "sep": sep, "skip": skip, "body": body, "prefix_records": prefix,
             "chunks": chunks}
+
+
+def plan_parquet(path: Path, rows: int) -> dict:
+    """A parquet file's chunks: runs of whole row groups of at least ``rows`` rows
+    (``[[row groups], records_before, records]``), or ``{"whole": why}``."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    if not meta.num_rows:
+        return {"whole": "parquet without rows"}
+    chunks, groups, n, before = [], [], 0, 0
+    for g in range(meta.num_row_groups):
+        groups.append(g)
+        n += meta.row_group(g).num_rows
+        if n >= rows or g + 1 == meta.num_row_groups:
+            chunks.append([groups, before, n])
+            groups, before, n = [], before + n, 0
+    return {"format": "parquet", "chunks": chunks}
+
+
+def read_parquet_chunk(path: Path, groups: list[int]) -> pd.DataFrame:
+    """Row groups of a parquet file as the reader reads the whole file (string columns,
+    its ``attrs["read"]``): the same values, row group by row group."""
+    import pyarrow.parquet as pq
+
+    df = pq.ParquetFile(path).read_row_groups(groups).to_pandas().astype("string")
+    df.attrs["read"] = {"format": "parquet", "encoding": None, "separator": None,
+                        "compression": None, "complete": True, "truncated_row": None,
+                        "bad_lines": [], "has_nul": False}
+    return df
 
 
 def _utf16(head: bytes) -> bool:

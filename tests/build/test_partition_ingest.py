@@ -276,3 +276,34 @@ def test_a_folder_of_csv_and_parquet(base, tmp_path):
     assert not any("whole" in f for f in fit["files"])
     assert [sum(c["file"] == i for c in fit["chunks"]) for i in (0, 1)] == [8, 5]
     assert not _same(tmp_path / "local", tmp_path / "form")
+
+
+def test_a_chunk_the_parser_refuses_sends_its_file_to_a_whole_read(base, tmp_path,
+                                                                   monkeypatch):
+    """The combine reads such a file whole: the local bytes, or the local read's message."""
+    path = tmp_path / "f.csv"
+    base.iloc[:400].to_csv(path, index=False)
+    real = partition_ingest.read_chunk
+
+    def refuse_second(path, plan, chunk):
+        if chunk[2] > plan["prefix_records"]:
+            raise pd.errors.ParserError("Error tokenizing data. C error: planted")
+        return real(path, plan, chunk)
+
+    monkeypatch.setattr(partition_ingest, "read_chunk", refuse_second)
+    local = _local([path], tmp_path / "local")
+    assert _form([path], tmp_path / "form", CHUNK)[0] == local is None
+    assert not _same(tmp_path / "local", tmp_path / "form")
+
+
+def test_read_errors_come_before_mapping_errors_as_in_the_local_stage(base, tmp_path):
+    """The local stage reads every file before it maps one: a binary second file is named
+    before a first file that lacks a column."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    base.iloc[:300].drop(columns=["tempo"]).to_csv(folder / "a.csv", index=False)
+    (folder / "b.csv").write_bytes(bytes((i * 7919 + 13) % 256 for i in range(20_000)))
+    files = sorted(folder.iterdir())
+    local = _local(files, tmp_path / "local")
+    assert local and "b.csv: cannot be read as a catalog: it holds binary data" in local
+    assert _form(files, tmp_path / "form", CHUNK)[0] == local

@@ -70,7 +70,7 @@ def scan(ctx: Context, rows: int) -> dict:
     for i, path in enumerate(Path(p) for p in ctx.catalog):
         try:
             plan = plan_file(path, rows)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # the whole read says what is wrong
             plan = {"whole": f"{type(exc).__name__}"}
         if "whole" in plan:
             log.info("ingest: %s is read whole by one task (%s)", path.name, plan["whole"])
@@ -105,7 +105,7 @@ def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
             raw, counts = read_chunk(path, fit["files"][chunk["file"]], chunk["chunk"])
     except CatalogError as exc:   # a whole read's own message
         return {"read_error": str(exc)}
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
         return {"fallback": f"{type(exc).__name__}: {exc}"}
     try:
         rows = map_rows(raw, path, np.arange(len(raw), dtype=np.int64) + PROVISIONAL)

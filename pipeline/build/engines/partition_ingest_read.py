@@ -46,8 +46,9 @@ def plan_file(path: Path, rows: int) -> dict:
 
     Returns:
         A parquet file's :func:`plan_parquet`; ``{"whole": why}`` for a file the chunked
-        read cannot reproduce exactly (gzip, zip, an Excel file, UTF-16, a binary or empty file, a separator it cannot
-        sniff from the start, a quote or carriage return it cannot place); else ``{"bom",
+        read cannot reproduce exactly (gzip, zip, an Excel file, UTF-16, a binary or empty
+        file, a separator it cannot sniff from the start, a quote or carriage return it
+        cannot place); else ``{"bom",
         "sep", "skip", "body", "prefix_records", "chunks": [[start, end, records_before,
         records]]}`` (byte offsets; ``records_before`` counts from the file's first line).
     """

@@ -237,6 +237,29 @@ class UpdateConfig(_Strict):
     carry_new_share: float = Field(0.5, gt=0, le=1)
 
 
+class AggregatesConfig(_Strict):
+    """The precomputed Trends / Cluster browser aggregates (docs/AGGREGATES.md)."""
+
+    # Rows per chunk of partial results: fixed here, not by an engine's partitions, so that
+    # every engine reduces the same chunks in the same order (byte-identical artifacts).
+    chunk_rows: int = Field(65_536, ge=1)
+    # Histogram bin width per feature for the quantiles (IQR band, medians): a quantile is
+    # exact where its bin holds one distinct value, else off by at most the width.
+    bin_widths: dict[str, float] = Field(default_factory=lambda: {
+        "danceability": 1e-3, "energy": 1e-3, "speechiness": 1e-3, "acousticness": 1e-3,
+        "instrumentalness": 1e-3, "liveness": 1e-3, "valence": 1e-3, "loudness": 1e-2,
+        "tempo": 1e-2, "duration_ms": 100.0, "popularity": 1.0})
+    top_n: int = Field(10, ge=1)  # values kept per cluster for the Cluster browser's lists
+    representatives: int = Field(15, ge=1)  # its "most typical tracks" kept per cluster
+
+    @model_validator(mode="after")
+    def _positive_widths(self) -> AggregatesConfig:
+        bad = {k: v for k, v in self.bin_widths.items() if not v > 0}
+        if bad:
+            raise ValueError(f"aggregates.bin_widths must be positive numbers. Got {bad}.")
+        return self
+
+
 class PipelineConfig(_Strict):
     """Everything that decides what the build produces."""
 
@@ -248,6 +271,7 @@ class PipelineConfig(_Strict):
     neighbors: NeighborConfig = NeighborConfig()
     ranker: RankerConfig = RankerConfig()
     update: UpdateConfig = UpdateConfig()
+    aggregates: AggregatesConfig = AggregatesConfig()
 
     @model_validator(mode="after")
     def _space_needs_projection(self) -> PipelineConfig:

@@ -1,0 +1,450 @@
+"""The aggregates the Trends page and the Cluster browser show unfiltered, built once per
+build from per-chunk partial results (docs/AGGREGATES.md).
+
+A chunk is a fixed range of ``AggregatesConfig.chunk_rows`` rows of the track table (with
+its ``cluster`` column). :func:`chunk_partials` computes a chunk's partial results: counts,
+means and centred sums of squares (and co-moments) per key, sparse histograms of values on
+a fixed grid (count, min, max per bin) and value counts with their first position.
+:func:`combine_partials` reduces the chunks' partials in chunk order into the artifact
+tables. The local and the Dask engine cut the same chunks whatever their partition setting
+and reduce them in the same order, so the artifacts are byte-identical.
+
+Exactness: counts are exact; means and standard deviations come from the chunks' means and
+centred sums of squares (Chan et al.'s pairwise update), within ~1e-12 relative of a
+one-pass computation; quantiles come from the histograms and are exact where a bin holds one
+distinct value (integers, values on the grid), otherwise off by at most the bin width: each
+quantile carries its own bound (``*_err``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .trends import GROUPINGS, TREND_FEATURES
+
+# Columns of the track table the aggregates read (plus ``cluster`` and
+# ``cluster_probability`` from clusters.parquet).
+REP_COLUMNS: tuple[str, ...] = ("track_id", "track_name", "artist", "year", "genre",
+                                "popularity", "cluster_probability", "spotify_url")
+TRACK_COLUMNS: tuple[str, ...] = ("year", "genre", "genres", "subgenres", "decade", "artist",
+                                  "key", "mode", *TREND_FEATURES, "track_id", "track_name",
+                                  "spotify_url", "song_group")
+# The features of a cluster's "most typical tracks" (pipeline.map.PROFILE_FEATURES; the
+# catalog package does not import the map's: a test checks they are the same).
+REP_FEATURES: tuple[str, ...] = ("danceability", "energy", "loudness", "speechiness",
+                                 "acousticness", "instrumentalness", "liveness", "valence",
+                                 "tempo", "popularity")
+AGGREGATE_FEATURES = TREND_FEATURES  # what the centres' first pass reads
+TOP_COLUMNS: tuple[str, ...] = ("artist", "genres", "decade")   # the Cluster browser's lists
+POPULARITY_LEVELS: tuple[str, ...] = ("genre", "subgenres")
+QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
+DEFAULT_WIDTH = 1e-3  # bin width of a feature the config does not list
+
+
+def _by_name(by: str | None) -> str:
+    return by or "none"
+
+
+def _moments(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per key: n, mean and the centred sum of squares ``m2`` of ``df["value"]``."""
+    g = df.groupby(keys, sort=True)["value"]
+    out = g.agg(n="size", mean="mean")
+    dev = df["value"] - g.transform("mean")
+    out["m2"] = (dev * dev).groupby([df[k] for k in keys], sort=True).sum()
+    return out.reset_index()
+
+
+def _hist(df: pd.DataFrame, keys: list[str], width: float) -> pd.DataFrame:
+    """Per key and bin (value / width rounded: values on the grid get a bin each): count,
+    smallest and largest value."""
+    b = np.rint(df["value"].to_numpy(float) / width).astype(np.int64)
+    g = df.assign(bin=b).groupby([*keys, "bin"], sort=True)["value"]
+    return g.agg(count="size", vmin="min", vmax="max").reset_index()
+
+
+def _by_year(chunk: pd.DataFrame, widths: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Moments and histograms per (feature, by, year, group), the rows
+    :func:`~pipeline.catalog.feature_by_year` keeps (built the same way)."""
+    moments, hists = [], []
+    for feature in [f for f in TREND_FEATURES if f in chunk.columns]:
+        for by in GROUPINGS:
+            df = pd.DataFrame({"year": chunk["year"], "value": chunk[feature].astype(float),
+                               "group": chunk[by].astype(str) if by else "all"}).dropna()
+            df["year"] = df["year"].astype(int)
+            df["group"] = df["group"].astype(str)
+            tag = {"feature": feature, "by": _by_name(by)}
+            moments.append(_moments(df, ["year", "group"]).assign(**tag))
+            hists.append(_hist(df, ["year", "group"], widths.get(feature, DEFAULT_WIDTH))
+                         .assign(**tag))
+    return pd.concat(moments, ignore_index=True), pd.concat(hists, ignore_index=True)
+
+
+def _features(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Per feature over every track with a value: n, mean, m2."""
+    frames = [pd.DataFrame({"feature": f, "value": chunk[f].astype(float)}).dropna()
+              for f in TREND_FEATURES if f in chunk.columns]
+    return _moments(pd.concat(frames, ignore_index=True), ["feature"])
+
+
+def _clusters(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Per (cluster, feature): n, mean, m2 (the clusters' feature profiles)."""
+    frames = [pd.DataFrame({"cluster": chunk["cluster"].to_numpy(), "feature": f,
+                            "value": chunk[f].astype(float).to_numpy()}).dropna()
+              for f in TREND_FEATURES if f in chunk.columns]
+    return _moments(pd.concat(frames, ignore_index=True), ["cluster", "feature"])
+
+
+def _popularity(chunk: pd.DataFrame, width: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Popularity moments and histograms per genre and per subgenre (lists exploded, as
+    :func:`~pipeline.catalog.popularity_by_group` does)."""
+    frames = []
+    for col in POPULARITY_LEVELS:
+        if col not in chunk.columns or "popularity" not in chunk.columns:
+            continue
+        df = pd.DataFrame({"group": chunk[col], "value": chunk["popularity"].astype(float)})
+        if col.endswith("s"):
+            df = df.explode("group")
+        df = df.dropna()
+        frames.append(df.assign(group=df["group"].astype(str), level=col))
+    if not frames:
+        empty = pd.DataFrame({"level": [], "group": [], "value": []})
+        return _moments(empty, ["level", "group"]), _hist(empty, ["level", "group"], width)
+    df = pd.concat(frames, ignore_index=True)
+    return _moments(df, ["level", "group"]), _hist(df, ["level", "group"], width)
+
+
+def _counts(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tracks per (year, cluster), per (key, mode) and per cluster."""
+    yc = chunk[["year", "cluster"]].dropna()
+    yc = yc.assign(year=yc["year"].astype(int))
+    km = chunk[["key", "mode"]].dropna()
+    km = km[(km["key"] >= 0) & (km["key"] <= 11)]
+    return {"year_cluster": yc.groupby(["year", "cluster"]).size().rename("tracks").reset_index(),
+            "key_mode": km.groupby(["key", "mode"]).size().rename("tracks").reset_index(),
+            "cluster_size": chunk.groupby("cluster").size().rename("tracks").reset_index()}
+
+
+def _correlation(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Per feature pair (i <= j), over rows where both have a value: n, both means, both
+    centred sums of squares and the co-moment. numpy sums (pairwise, one thread): the same
+    bits on any worker."""
+    cols = [f for f in TREND_FEATURES if f in chunk.columns]
+    x = chunk[cols].astype(float).to_numpy()
+    rows = []
+    for i in range(len(cols)):
+        for j in range(i, len(cols)):
+            ok = ~np.isnan(x[:, i]) & ~np.isnan(x[:, j])
+            a, b = x[ok, i], x[ok, j]
+            n = int(ok.sum())
+            ma, mb = (a.mean(), b.mean()) if n else (0.0, 0.0)
+            da, db = a - ma, b - mb
+            rows.append((cols[i], cols[j], n, ma, mb, float((da * da).sum()),
+                         float((db * db).sum()), float((da * db).sum())))
+    return pd.DataFrame(rows, columns=["a", "b", "n", "mean_a", "mean_b", "m2_a", "m2_b", "c"])
+
+
+def column_values(tracks: pd.DataFrame, column: str) -> pd.Series:
+    """A column's values as the Cluster browser lists them (as
+    :func:`pipeline.map.top_values` reads them): decades as "1990s", lists exploded."""
+    col = tracks[column]
+    if column == "decade":
+        return col.dropna().astype(int).astype(str) + "s"
+    if col.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        return col.explode().dropna().astype(str)
+    return col.dropna().astype(str)
+
+
+def _top_counts(chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
+    """Per (column, cluster, value): tracks and the first occurrence (row, place in the
+    row's list), which orders ties as ``value_counts`` does (stable, by first appearance)."""
+    frames = []
+    for column in [c for c in TOP_COLUMNS if c in chunk.columns]:
+        vals = column_values(chunk, column)
+        pos = vals.index.to_numpy()
+        df = pd.DataFrame({"cluster": chunk["cluster"].to_numpy()[pos], "value": vals.to_numpy(),
+                           "row": pos + offset,
+                           "k": vals.groupby(level=0).cumcount().to_numpy()})
+        g = df.groupby(["cluster", "value"], sort=True)
+        frames.append(g.agg(tracks=("row", "size"), row=("row", "first"), k=("k", "first"))
+                      .reset_index().assign(column=column))
+    if not frames:
+        return pd.DataFrame({"cluster": [], "value": [], "tracks": [], "row": [], "k": [],
+                             "column": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def chunk_moments(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A chunk's feature moments, overall and per cluster (the centres' first pass)."""
+    chunk = chunk.reset_index(drop=True)
+    return {"features": _features(chunk), "clusters": _clusters(chunk)}
+
+
+def profile_centres(moments: Sequence[dict[str, pd.DataFrame]]) -> dict:
+    """Each cluster's mean and the catalog's standard deviation (ddof 0) of
+    ``REP_FEATURES``, from the chunks' :func:`chunk_moments` in chunk order, as plain lists
+    (a small dict a task carries to every partition)."""
+    feats = _stats(merge_moments([m["features"] for m in moments], ["feature"]))
+    clus = merge_moments([m["clusters"] for m in moments], ["cluster", "feature"])
+    cols = [f for f in REP_FEATURES if f in set(feats["feature"])]
+    means = clus.pivot(index="cluster", columns="feature", values="mean").reindex(columns=cols)
+    return {"features": cols, "sd0": feats.set_index("feature").loc[cols, "sd0"].tolist(),
+            "clusters": [int(c) for c in means.index],
+            "means": means.to_numpy(float).tolist()}
+
+
+def _rep_candidates(chunk: pd.DataFrame, centres: dict, n: int) -> pd.DataFrame:
+    """Per cluster, the chunk's ``n`` tracks nearest the cluster's centre, one per song
+    (as :func:`pipeline.map.representative_tracks` ranks them): the catalog's ``n`` are
+    among the chunks' candidates, since a song's nearest release beaten by ``n`` other
+    songs in its own chunk is beaten by them in the catalog too."""
+    cols = [c for c in REP_COLUMNS if c in chunk.columns]
+    feats = centres["features"]
+    x = chunk[feats].astype(float)
+    sd = pd.Series(centres["sd0"], index=feats).replace(0, np.nan)
+    frames = []
+    for cid, mean in zip(centres["clusters"], centres["means"]):
+        members = chunk["cluster"].to_numpy() == cid
+        if not members.any():
+            continue
+        xs = ((x[members] - pd.Series(mean, index=feats)) / sd).fillna(0.0)
+        sub = chunk.loc[members, cols].assign(distance=np.sqrt((xs ** 2).mean(axis=1)).to_numpy())
+        sub = sub.sort_values(["distance", "track_id"] if "track_id" in sub else "distance")
+        if "song_group" in chunk.columns:
+            sub = sub[~chunk.loc[sub.index, "song_group"].duplicated().to_numpy()]
+            sub = sub.assign(song_group=chunk.loc[sub.index, "song_group"].to_numpy())
+        frames.append(sub.head(n).assign(cluster=cid))
+    if not frames:
+        return pd.DataFrame(columns=[*cols, "distance", "cluster"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def chunk_partials(chunk: pd.DataFrame, offset: int, widths: dict[str, float],
+                   centres: dict | None = None, reps: int = 15) -> dict[str, pd.DataFrame]:
+    """One chunk's partial results, by table name.
+
+    Args:
+        chunk: rows ``offset:offset + len(chunk)`` of the track table with ``cluster``
+            (and ``cluster_probability``), index 0..len-1.
+        offset: the chunk's first row in the table.
+        widths: histogram bin width per feature (``AggregatesConfig.bin_widths``).
+        centres: :func:`profile_centres` (None: no representative tracks).
+        reps: representative tracks kept per cluster.
+    """
+    chunk = chunk.reset_index(drop=True)
+    extra = {} if centres is None else {"reps": _rep_candidates(chunk, centres, reps)}
+    by_year, by_year_hist = _by_year(chunk, widths)
+    pop, pop_hist = _popularity(chunk, widths.get("popularity", DEFAULT_WIDTH))
+    return {"by_year": by_year, "by_year_hist": by_year_hist, "features": _features(chunk),
+            "clusters": _clusters(chunk), "popularity": pop, "popularity_hist": pop_hist,
+            "correlation": _correlation(chunk), "top": _top_counts(chunk, offset),
+            **_counts(chunk), **extra, "rows": pd.DataFrame({"rows": [len(chunk)]})}
+
+
+# --- the reduction, in chunk order ---
+
+def merge_moments(frames: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Chunks' (n, mean, m2) per key reduced: n summed, the mean weighted by n, m2 summed
+    with each chunk's n * (its mean - the mean)^2 (Chan et al.). Rows sorted by key."""
+    df = pd.concat(frames, ignore_index=True)
+    df["s"] = df["n"] * df["mean"]
+    tot = df.groupby(keys, sort=True)[["n", "s"]].sum()
+    mu = (tot["s"] / tot["n"]).rename("mu")
+    d = df.join(mu, on=keys)
+    dev = d["mean"] - d["mu"]
+    m2 = (d["m2"] + d["n"] * dev * dev).groupby([d[k] for k in keys], sort=True).sum()
+    return pd.DataFrame({"n": tot["n"].astype(np.int64), "mean": mu, "m2": m2}).reset_index()
+
+
+def merge_hist(frames: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    g = pd.concat(frames, ignore_index=True).groupby([*keys, "bin"], sort=True)
+    return g.agg(count=("count", "sum"), vmin=("vmin", "min"), vmax=("vmax", "max")).reset_index()
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's linear interpolation (what ``Series.quantile`` uses), bit for bit."""
+    diff = b - a
+    out = a + diff * t
+    return np.where(t >= 0.5, b - diff * (1 - t), out)
+
+
+def hist_quantiles(hist: pd.DataFrame, keys: list[str], probs: Sequence[float]) -> pd.DataFrame:
+    """Quantiles (linear interpolation, as pandas) per key from merged histograms.
+
+    The order statistics a quantile needs are read from the bin that holds them: exact when
+    the bin's count is 1 or it is the bin's first or last value (its min / max), else
+    interpolated between min and max, off by at most ``vmax - vmin`` (<= the bin width).
+
+    Returns:
+        keys + ``q{p}`` and ``q{p}_err`` (the bound) per probability, e.g. ``q25``, ``q25_err``.
+    """
+    counts = hist["count"].to_numpy(np.int64)
+    vmin, vmax = hist["vmin"].to_numpy(float), hist["vmax"].to_numpy(float)
+    cum = np.cumsum(counts)
+    cells = hist.groupby(keys, sort=True)["count"].sum()
+    n = cells.to_numpy(np.int64)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+
+    def order_stat(rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = np.searchsorted(cum, start + rank, side="right")
+        c = counts[b]
+        j = start + rank - (cum[b] - c)
+        span = vmax[b] - vmin[b]
+        value = np.where(c > 1, vmin[b] + span * (j / np.maximum(c - 1, 1)), vmin[b])
+        value = np.where(j == c - 1, vmax[b], value)
+        return value, np.where((j == 0) | (j == c - 1), 0.0, span)
+
+    out = cells.index.to_frame(index=False)
+    for p in probs:
+        h = (n - 1) * p
+        lo = np.floor(h).astype(np.int64)
+        t = h - lo
+        (a, ea), (b, eb) = order_stat(lo), order_stat(np.minimum(lo + 1, n - 1))
+        name = f"q{round(p * 100)}"
+        out[name] = _lerp(a, b, t)
+        out[f"{name}_err"] = np.maximum(ea, np.where(t > 0, eb, 0.0))
+    return out
+
+
+def _stats(m: pd.DataFrame) -> pd.DataFrame:
+    """Sample (ddof 1, NaN for one value) and population standard deviations from m2."""
+    n = m["n"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.where(n > 1, np.sqrt(m["m2"] / np.maximum(n - 1, 1)), np.nan)
+        sd0 = np.where(n > 0, np.sqrt(m["m2"] / np.maximum(n, 1)), np.nan)
+    return m.assign(sd=sd, sd0=sd0).drop(columns="m2")
+
+
+def _correlation_matrix(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Pearson correlations from the chunks' pairwise co-moments (Chan et al.)."""
+    df = pd.concat(frames, ignore_index=True)
+    cols = list(dict.fromkeys(df["a"]))
+    out = pd.DataFrame(np.nan, index=cols, columns=cols)
+    for (a, b), g in df.groupby(["a", "b"], sort=False):
+        n = g["n"].to_numpy(float)
+        total = n.sum()
+        if total == 0:
+            continue
+        ma = (n * g["mean_a"]).sum() / total
+        mb = (n * g["mean_b"]).sum() / total
+        da, db = g["mean_a"].to_numpy() - ma, g["mean_b"].to_numpy() - mb
+        m2a = (g["m2_a"].to_numpy() + n * da * da).sum()
+        m2b = (g["m2_b"].to_numpy() + n * db * db).sum()
+        c = (g["c"].to_numpy() + n * da * db).sum()
+        div = np.sqrt(m2a * m2b)
+        out.loc[a, b] = out.loc[b, a] = c / div if div != 0 else np.nan
+    return out.rename_axis("feature").reset_index()
+
+
+def _top_values(frames: Sequence[pd.DataFrame], sizes: pd.DataFrame, n_rows: int,
+                top_n: int) -> pd.DataFrame:
+    """The ``top_n`` values per (column, cluster) with tracks, share and lift, as
+    :func:`pipeline.map.top_values` ranks them."""
+    df = pd.concat(frames, ignore_index=True)
+    df = df.groupby(["column", "cluster", "value"], sort=True).agg(
+        tracks=("tracks", "sum"), row=("row", "first"), k=("k", "first")).reset_index()
+    overall = df.groupby(["column", "value"], sort=True)["tracks"].sum().rename("overall")
+    df = df.join(overall, on=["column", "value"])
+    df = df.sort_values(["column", "cluster", "tracks", "row", "k"],
+                        ascending=[True, True, False, True, True], kind="stable")
+    df = df.groupby(["column", "cluster"], sort=False).head(top_n)
+    size = sizes.set_index("cluster")["tracks"]
+    df["share"] = df["tracks"] / size.reindex(df["cluster"]).to_numpy()
+    df["lift"] = df["share"] / (df["overall"] / max(n_rows, 1))
+    return df[["column", "cluster", "value", "tracks", "share", "lift"]].reset_index(drop=True)
+
+
+def _representatives(frames: Sequence[pd.DataFrame], n: int) -> pd.DataFrame:
+    """The chunks' candidates merged: per cluster, nearest first (ties by track id), one
+    track per song, at most ``n``; the columns of :func:`pipeline.map.representative_tracks`
+    plus ``cluster`` first."""
+    df = pd.concat(frames, ignore_index=True)
+    order = ["cluster", "distance", "track_id"] if "track_id" in df else ["cluster", "distance"]
+    df = df.sort_values(order, kind="stable")
+    if "song_group" in df.columns:
+        df = df[~df.duplicated(["cluster", "song_group"])].drop(columns="song_group")
+    df = df.groupby("cluster", sort=False).head(n)
+    cols = [c for c in REP_COLUMNS if c in df.columns and c != "spotify_url"]
+    tail = ["spotify_url"] if "spotify_url" in df.columns else []
+    return df[["cluster", *cols, "distance", *tail]].reset_index(drop=True)
+
+
+def combine_partials(partials: Sequence[dict[str, pd.DataFrame]], top_n: int = 10,
+                     reps: int = 15) -> dict[str, pd.DataFrame]:
+    """The artifact tables from every chunk's partials, given in chunk order.
+
+    Returns:
+        by_year (feature, by, year, group, n, mean, sd, q25, q25_err, q75, q75_err),
+        features (feature, n, mean, sd, sd0), clusters (cluster, feature, n, mean, sd, sd0),
+        year_cluster, key_mode, cluster_size (tracks), popularity (level, group, n, mean,
+        median, q25, q75 and bounds), correlation (feature x feature), top_values,
+        representatives (when the partials hold candidates).
+    """
+    def take(name: str) -> list[pd.DataFrame]:
+        return [p[name] for p in partials]
+
+    keys = ["feature", "by", "year", "group"]
+    by_year = _stats(merge_moments(take("by_year"), keys)).merge(
+        hist_quantiles(merge_hist(take("by_year_hist"), keys), keys, (0.25, 0.75)),
+        on=keys, how="left")
+    pkeys = ["level", "group"]
+    pop = _stats(merge_moments(take("popularity"), pkeys)).merge(
+        hist_quantiles(merge_hist(take("popularity_hist"), pkeys), pkeys, QUANTILES),
+        on=pkeys, how="left").rename(columns={"q50": "median", "q50_err": "median_err"})
+    counts = {name: pd.concat(take(name), ignore_index=True)
+              .groupby(cols, sort=True)["tracks"].sum().reset_index()
+              for name, cols in (("year_cluster", ["year", "cluster"]),
+                                 ("key_mode", ["key", "mode"]), ("cluster_size", ["cluster"]))}
+    n_rows = int(sum(int(p["rows"]["rows"].iloc[0]) for p in partials))
+    return {"by_year": by_year,
+            "features": _stats(merge_moments(take("features"), ["feature"])),
+            "clusters": _stats(merge_moments(take("clusters"), ["cluster", "feature"])),
+            "popularity": pop, **counts,
+            "correlation": _correlation_matrix(take("correlation")),
+            "top_values": _top_values(take("top"), counts["cluster_size"], n_rows, top_n),
+            **({"representatives": _representatives(take("reps"), reps)}
+               if all("reps" in p for p in partials) and partials else {})}
+
+
+def aggregates_report(tables: dict[str, pd.DataFrame], n_rows: int, chunks: int,
+                      cfg: Any) -> dict:
+    """What was aggregated and how exactly: per feature, the largest quantile error bound
+    of the year bands and the share of exact quantiles (no timings: the report is
+    byte-identical too)."""
+    by_year, pop = tables["by_year"], tables["popularity"]
+    errs = by_year[["feature"]].assign(err=by_year[["q25_err", "q75_err"]].max(axis=1))
+    exact = by_year[["q25_err", "q75_err"]].eq(0).mean(axis=1)
+    pop_errs = pop[[c for c in pop.columns if c.endswith("_err")]].to_numpy()
+    return {"rows": n_rows, "chunks": chunks, "chunk_rows": cfg.chunk_rows,
+            "bin_widths": dict(sorted(cfg.bin_widths.items())), "top_n": cfg.top_n,
+            "year_band_quantiles": {
+                f: {"max_error": float(g["err"].max()),
+                    "exact_share": round(float(exact[g.index].mean()), 4)}
+                for f, g in errs.groupby("feature", sort=True)},
+            "popularity_quantiles_max_error": float(pop_errs.max()) if pop_errs.size else 0.0}
+
+
+def aggregate_outputs(partials: Sequence[dict[str, pd.DataFrame]], n_rows: int, cfg: Any
+                      ) -> dict[str, Any]:
+    """The aggregates stage's artifacts by file name from the chunks' partials (in chunk
+    order): the tables of :func:`combine_partials` and ``aggregates_report.json``."""
+    from .aggregate_views import FILES
+
+    tables = combine_partials(partials, cfg.top_n, cfg.representatives)
+    out: dict[str, Any] = {f: tables[name] for f, name in FILES.items()}
+    out["aggregates_report.json"] = aggregates_report(tables, n_rows, len(partials), cfg)
+    return out
+
+
+def build_aggregates(tracks: pd.DataFrame, cfg: Any) -> dict[str, Any]:
+    """The aggregates of a track table with its ``cluster`` column, chunk after chunk
+    (``cfg``: :class:`~pipeline.config.AggregatesConfig`). A catalog update's form; a build
+    reads its chunks from the cache files (pipeline/build/engines/partition_aggregates.py)."""
+    cols = [c for c in (*TRACK_COLUMNS, "cluster", "cluster_probability") if c in tracks.columns]
+    cut = [tracks.iloc[lo:lo + cfg.chunk_rows][cols] for lo in range(0, len(tracks), cfg.chunk_rows)]
+    centres = profile_centres([chunk_moments(c) for c in cut])
+    partials = [chunk_partials(c, i * cfg.chunk_rows, cfg.bin_widths, centres, cfg.representatives)
+                for i, c in enumerate(cut)]
+    return aggregate_outputs(partials, len(tracks), cfg)

@@ -1,6 +1,5 @@
 """The catalog: where files come from, their schemas, ingest and validation, the model
 features, and the aggregates the Trends page reads (live, or precomputed by the build)."""
-from .aggregate_views import FILES as AGGREGATE_FILES
 from .aggregate_views import Aggregates, precomputed, read_aggregates
 from .aggregates import (
     AGGREGATE_FEATURES,
@@ -11,6 +10,7 @@ from .aggregates import (
     combine_partials,
     profile_centres,
 )
+from .aggregates import FILES as AGGREGATE_FILES
 from .aggregates import TRACK_COLUMNS as AGGREGATE_COLUMNS
 from .features import FeatureScaler, build_features, effective_year
 from .ingest import MIN_TRACKS, IngestResult, ingest, normalise_title, parse_release

@@ -16,15 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .aggregates import FILES, REP_FEATURES
 from .trends import BANDS, GROUPINGS, KEY_NAMES, TREND_FEATURES
-
-# Artifact file -> table name (the aggregates stage's outputs, store.LAYOUT["aggregates"]).
-FILES: dict[str, str] = {
-    "agg_by_year.parquet": "by_year", "agg_features.parquet": "features",
-    "agg_clusters.parquet": "clusters", "agg_popularity.parquet": "popularity",
-    "agg_year_cluster.parquet": "year_cluster", "agg_key_mode.parquet": "key_mode",
-    "agg_cluster_size.parquet": "cluster_size", "agg_correlation.parquet": "correlation",
-    "agg_top_values.parquet": "top_values", "agg_representatives.parquet": "representatives"}
 
 
 @dataclass(frozen=True)
@@ -183,8 +176,6 @@ def representative_tracks(agg: Aggregates, cluster: int, n: int = 10,
                           features: Sequence[str] = ()) -> pd.DataFrame | None:
     """:func:`pipeline.map.representative_tracks` (``features``: the build's, at most the
     ``representatives`` it kept per cluster)."""
-    from .aggregates import REP_FEATURES
-
     t = agg["representatives"]
     if tuple(features) != REP_FEATURES or n > int(t.groupby("cluster").size().max() if len(t) else 0):
         return None

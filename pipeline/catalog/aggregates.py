@@ -43,6 +43,14 @@ POPULARITY_LEVELS: tuple[str, ...] = ("genre", "subgenres")
 QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
 DEFAULT_WIDTH = 1e-3  # bin width of a feature the config does not list
 
+# Artifact file -> table name (the aggregates stage's outputs, store.LAYOUT["aggregates"]).
+FILES: dict[str, str] = {
+    "agg_by_year.parquet": "by_year", "agg_features.parquet": "features",
+    "agg_clusters.parquet": "clusters", "agg_popularity.parquet": "popularity",
+    "agg_year_cluster.parquet": "year_cluster", "agg_key_mode.parquet": "key_mode",
+    "agg_cluster_size.parquet": "cluster_size", "agg_correlation.parquet": "correlation",
+    "agg_top_values.parquet": "top_values", "agg_representatives.parquet": "representatives"}
+
 
 def _by_name(by: str | None) -> str:
     return by or "none"
@@ -430,8 +438,6 @@ def aggregate_outputs(partials: Sequence[dict[str, pd.DataFrame]], n_rows: int, 
                       ) -> dict[str, Any]:
     """The aggregates stage's artifacts by file name from the chunks' partials (in chunk
     order): the tables of :func:`combine_partials` and ``aggregates_report.json``."""
-    from .aggregate_views import FILES
-
     tables = combine_partials(partials, cfg.top_n, cfg.representatives)
     out: dict[str, Any] = {f: tables[name] for f, name in FILES.items()}
     out["aggregates_report.json"] = aggregates_report(tables, n_rows, len(partials), cfg)

@@ -251,6 +251,8 @@ class AggregatesConfig(_Strict):
         "tempo": 1e-2, "duration_ms": 100.0, "popularity": 1.0})
     top_n: int = Field(10, ge=1)  # values kept per cluster for the Cluster browser's lists
     representatives: int = Field(15, ge=1)  # its "most typical tracks" kept per cluster
+    # The Distributions view's samples (box/violin, histogram), as the page draws them.
+    distribution_points: tuple[int, ...] = (6000, 20000)
 
     @model_validator(mode="after")
     def _positive_widths(self) -> AggregatesConfig:

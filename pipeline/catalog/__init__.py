@@ -1,5 +1,6 @@
 """The catalog: where files come from, their schemas, ingest and validation, the model
 features, and the aggregates the Trends page reads (live, or precomputed by the build)."""
+from .aggregate_rows import sample_positions
 from .aggregate_views import Aggregates, precomputed, read_aggregates
 from .aggregates import (
     AGGREGATE_FEATURES,
@@ -8,7 +9,8 @@ from .aggregates import (
     chunk_moments,
     chunk_partials,
     combine_partials,
-    profile_centres,
+    first_pass,
+    row_inputs,
 )
 from .aggregates import FILES as AGGREGATE_FILES
 from .aggregates import TRACK_COLUMNS as AGGREGATE_COLUMNS
@@ -32,7 +34,7 @@ from .trends import (
 
 __all__ = ["AGGREGATE_COLUMNS", "AGGREGATE_FEATURES", "AGGREGATE_FILES", "Aggregates", "aggregate_outputs",
            "build_aggregates", "chunk_moments", "chunk_partials", "combine_partials",
-           "precomputed", "profile_centres", "read_aggregates",
+           "first_pass", "precomputed", "read_aggregates", "row_inputs", "sample_positions",
            "AUDIO", "CANONICAL", "DEFAULT_URL", "FeatureScaler", "IngestResult", "MIN_TRACKS",
            "Mapped", "Preflight", "REQUIRED",
            "SCHEMAS", "Schema", "TREND_FEATURES", "build_features", "cluster_share_by_year",

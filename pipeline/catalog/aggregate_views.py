@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .aggregates import FILES, REP_FEATURES
+from .aggregate_rows import REP_FEATURES, SAMPLE_SEED
+from .aggregates import FILES
 from .trends import BANDS, GROUPINGS, KEY_NAMES, TREND_FEATURES
 
 
@@ -169,7 +170,8 @@ def compare_clusters(agg: Aggregates, a: int, b: int,
                         "mean_b": means.loc[b, cols].to_numpy(),
                         "z_a": z.loc[a, cols].to_numpy(), "z_b": z.loc[b, cols].to_numpy()})
     out["z_diff"] = out["z_a"] - out["z_b"]
-    return out.reindex(out["z_diff"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+    order = out["z_diff"].abs().sort_values(ascending=False).index
+    return out.reindex(order).reset_index(drop=True)
 
 
 def representative_tracks(agg: Aggregates, cluster: int, n: int = 10,
@@ -177,10 +179,24 @@ def representative_tracks(agg: Aggregates, cluster: int, n: int = 10,
     """:func:`pipeline.map.representative_tracks` (``features``: the build's, at most the
     ``representatives`` it kept per cluster)."""
     t = agg["representatives"]
-    if tuple(features) != REP_FEATURES or n > int(t.groupby("cluster").size().max() if len(t) else 0):
+    kept = int(t.groupby("cluster").size().max()) if len(t) else 0
+    if tuple(features) != REP_FEATURES or n > kept:
         return None
     d = t[t["cluster"] == cluster].drop(columns="cluster")
     return d.head(n).reset_index(drop=True)
+
+
+def feature_distribution(agg: Aggregates, feature: str, by: str = "genre",
+                         max_points: int = 20000, seed: int = SAMPLE_SEED
+                         ) -> pd.DataFrame | None:
+    """:func:`pipeline.catalog.feature_distribution` of the whole catalog (the sample
+    sizes and seed the build drew)."""
+    t = agg["distributions"]
+    d = t[(t["feature"] == feature) & (t["by"] == by) & (t["points"] == max_points)]
+    if seed != SAMPLE_SEED or d.empty:
+        return None
+    return pd.DataFrame({"group": d["group"].astype("string"),
+                         feature: d["value"].to_numpy()}).reset_index(drop=True)
 
 
 # (module, function) of the live computation -> its precomputed form
@@ -191,6 +207,7 @@ _VIEWS = {
     ("pipeline.catalog", "correlation_matrix"): correlation_matrix,
     ("pipeline.catalog", "key_mode_distribution"): key_mode_distribution,
     ("pipeline.catalog", "popularity_by_group"): popularity_by_group,
+    ("pipeline.catalog", "feature_distribution"): feature_distribution,
     ("pipeline.map", "top_values"): top_values,
     ("pipeline.map", "feature_profile"): feature_profile,
     ("pipeline.map", "compare_clusters"): compare_clusters,
@@ -202,14 +219,17 @@ def precomputed(agg: Aggregates, module: str, fn: str, kwargs: dict) -> pd.DataF
     """What ``module.fn(whole_track_table, **kwargs)`` returns, read from the aggregates;
     None when they do not hold it (another function, a feature or argument they do not
     cover): the caller then computes it live. ``feature_profile``, ``compare_clusters`` and
-    ``representative_tracks`` need their ``features`` passed (``pipeline.map.PROFILE_FEATURES``)."""
+    ``representative_tracks`` need their ``features`` passed
+    (``pipeline.map.PROFILE_FEATURES``)."""
     import inspect
 
     view = _VIEWS.get((module, fn))
     if view is None or not set(kwargs) <= set(inspect.signature(view).parameters) - {"agg"}:
         return None
-    if fn == "correlation_matrix" and tuple(kwargs.get("features", TREND_FEATURES)) != TREND_FEATURES:
+    if fn == "correlation_matrix" and tuple(kwargs.get("features", TREND_FEATURES)) \
+            != TREND_FEATURES:
         return None
-    if fn in ("feature_profile", "compare_clusters", "representative_tracks") and "features" not in kwargs:
+    if fn in ("feature_profile", "compare_clusters", "representative_tracks") \
+            and "features" not in kwargs:  # their live default is the map's list
         return None
     return view(agg, **kwargs)

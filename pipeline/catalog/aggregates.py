@@ -18,25 +18,27 @@ quantile carries its own bound (``*_err``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .aggregate_rows import (
+    REP_FEATURES,
+    dist_rows,
+    distributions,
+    rep_candidates,
+    representatives,
+    sample_positions,
+)
 from .trends import GROUPINGS, TREND_FEATURES
 
 # Columns of the track table the aggregates read (plus ``cluster`` and
 # ``cluster_probability`` from clusters.parquet).
-REP_COLUMNS: tuple[str, ...] = ("track_id", "track_name", "artist", "year", "genre",
-                                "popularity", "cluster_probability", "spotify_url")
 TRACK_COLUMNS: tuple[str, ...] = ("year", "genre", "genres", "subgenres", "decade", "artist",
                                   "key", "mode", *TREND_FEATURES, "track_id", "track_name",
                                   "spotify_url", "song_group")
-# The features of a cluster's "most typical tracks" (pipeline.map.PROFILE_FEATURES; the
-# catalog package does not import the map's: a test checks they are the same).
-REP_FEATURES: tuple[str, ...] = ("danceability", "energy", "loudness", "speechiness",
-                                 "acousticness", "instrumentalness", "liveness", "valence",
-                                 "tempo", "popularity")
 AGGREGATE_FEATURES = TREND_FEATURES  # what the centres' first pass reads
 TOP_COLUMNS: tuple[str, ...] = ("artist", "genres", "decade")   # the Cluster browser's lists
 POPULARITY_LEVELS: tuple[str, ...] = ("genre", "subgenres")
@@ -49,7 +51,8 @@ FILES: dict[str, str] = {
     "agg_clusters.parquet": "clusters", "agg_popularity.parquet": "popularity",
     "agg_year_cluster.parquet": "year_cluster", "agg_key_mode.parquet": "key_mode",
     "agg_cluster_size.parquet": "cluster_size", "agg_correlation.parquet": "correlation",
-    "agg_top_values.parquet": "top_values", "agg_representatives.parquet": "representatives"}
+    "agg_top_values.parquet": "top_values", "agg_representatives.parquet": "representatives",
+    "agg_distributions.parquet": "distributions"}
 
 
 def _by_name(by: str | None) -> str:
@@ -190,47 +193,49 @@ def chunk_moments(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"features": _features(chunk), "clusters": _clusters(chunk)}
 
 
-def profile_centres(moments: Sequence[dict[str, pd.DataFrame]]) -> dict:
-    """Each cluster's mean and the catalog's standard deviation (ddof 0) of
-    ``REP_FEATURES``, from the chunks' :func:`chunk_moments` in chunk order, as plain lists
-    (a small dict a task carries to every partition)."""
+@dataclass(frozen=True)
+class RowInputs:
+    """What a chunk needs from the first pass for the row tables (:func:`first_pass`)."""
+
+    centres: dict                      # the clusters' centres (see first_pass)
+    offsets: dict[str, int]            # per feature, values in the chunks before this one
+    positions: dict[str, np.ndarray]   # the distribution samples (sample_positions)
+    reps: int = 15                     # typical tracks kept per cluster
+    points: tuple[int, ...] = ()       # the distribution samples' sizes
+
+
+def first_pass(moments: Sequence[dict[str, pd.DataFrame]]) -> dict:
+    """From the chunks' :func:`chunk_moments` in chunk order, as plain lists (a small dict
+    a task carries to every partition): each cluster's mean and the catalog's standard
+    deviation (ddof 0) of ``REP_FEATURES`` (``centres``), each feature's count of values
+    (``n_valid``) and, per chunk, the count in the chunks before it (``offsets``)."""
     feats = _stats(merge_moments([m["features"] for m in moments], ["feature"]))
     clus = merge_moments([m["clusters"] for m in moments], ["cluster", "feature"])
     cols = [f for f in REP_FEATURES if f in set(feats["feature"])]
     means = clus.pivot(index="cluster", columns="feature", values="mean").reindex(columns=cols)
-    return {"features": cols, "sd0": feats.set_index("feature").loc[cols, "sd0"].tolist(),
-            "clusters": [int(c) for c in means.index],
-            "means": means.to_numpy(float).tolist()}
+    counts = [dict(zip(m["features"]["feature"], m["features"]["n"].astype(int)))
+              for m in moments]
+    names = list(feats["feature"])
+    offsets, run = [], dict.fromkeys(names, 0)
+    for c in counts:
+        offsets.append(dict(run))
+        run = {f: run[f] + int(c.get(f, 0)) for f in names}
+    return {"centres": {"features": cols,
+                        "sd0": feats.set_index("feature").loc[cols, "sd0"].tolist(),
+                        "clusters": [int(c) for c in means.index],
+                        "means": means.to_numpy(float).tolist()},
+            "n_valid": run, "offsets": offsets}
 
 
-def _rep_candidates(chunk: pd.DataFrame, centres: dict, n: int) -> pd.DataFrame:
-    """Per cluster, the chunk's ``n`` tracks nearest the cluster's centre, one per song
-    (as :func:`pipeline.map.representative_tracks` ranks them): the catalog's ``n`` are
-    among the chunks' candidates, since a song's nearest release beaten by ``n`` other
-    songs in its own chunk is beaten by them in the catalog too."""
-    cols = [c for c in REP_COLUMNS if c in chunk.columns]
-    feats = centres["features"]
-    x = chunk[feats].astype(float)
-    sd = pd.Series(centres["sd0"], index=feats).replace(0, np.nan)
-    frames = []
-    for cid, mean in zip(centres["clusters"], centres["means"]):
-        members = chunk["cluster"].to_numpy() == cid
-        if not members.any():
-            continue
-        xs = ((x[members] - pd.Series(mean, index=feats)) / sd).fillna(0.0)
-        sub = chunk.loc[members, cols].assign(distance=np.sqrt((xs ** 2).mean(axis=1)).to_numpy())
-        sub = sub.sort_values(["distance", "track_id"] if "track_id" in sub else "distance")
-        if "song_group" in chunk.columns:
-            sub = sub[~chunk.loc[sub.index, "song_group"].duplicated().to_numpy()]
-            sub = sub.assign(song_group=chunk.loc[sub.index, "song_group"].to_numpy())
-        frames.append(sub.head(n).assign(cluster=cid))
-    if not frames:
-        return pd.DataFrame(columns=[*cols, "distance", "cluster"])
-    return pd.concat(frames, ignore_index=True)
+def row_inputs(first: dict, chunk: int, positions: dict[str, np.ndarray], cfg: Any
+               ) -> RowInputs:
+    """Chunk ``chunk``'s :class:`RowInputs` (``cfg``: ``AggregatesConfig``)."""
+    return RowInputs(first["centres"], first["offsets"][chunk], positions,
+                     cfg.representatives, tuple(cfg.distribution_points))
 
 
 def chunk_partials(chunk: pd.DataFrame, offset: int, widths: dict[str, float],
-                   centres: dict | None = None, reps: int = 15) -> dict[str, pd.DataFrame]:
+                   rows: RowInputs | None = None) -> dict[str, pd.DataFrame]:
     """One chunk's partial results, by table name.
 
     Args:
@@ -238,11 +243,13 @@ def chunk_partials(chunk: pd.DataFrame, offset: int, widths: dict[str, float],
             (and ``cluster_probability``), index 0..len-1.
         offset: the chunk's first row in the table.
         widths: histogram bin width per feature (``AggregatesConfig.bin_widths``).
-        centres: :func:`profile_centres` (None: no representative tracks).
-        reps: representative tracks kept per cluster.
+        rows: the first pass's inputs for the row tables (None: no typical tracks and
+            distribution samples).
     """
     chunk = chunk.reset_index(drop=True)
-    extra = {} if centres is None else {"reps": _rep_candidates(chunk, centres, reps)}
+    extra = {} if rows is None else {
+        "reps": rep_candidates(chunk, rows.centres, rows.reps),
+        "dist": dist_rows(chunk, rows.offsets, rows.positions, rows.points)}
     by_year, by_year_hist = _by_year(chunk, widths)
     pop, pop_hist = _popularity(chunk, widths.get("popularity", DEFAULT_WIDTH))
     return {"by_year": by_year, "by_year_hist": by_year_hist, "features": _features(chunk),
@@ -364,21 +371,6 @@ def _top_values(frames: Sequence[pd.DataFrame], sizes: pd.DataFrame, n_rows: int
     return df[["column", "cluster", "value", "tracks", "share", "lift"]].reset_index(drop=True)
 
 
-def _representatives(frames: Sequence[pd.DataFrame], n: int) -> pd.DataFrame:
-    """The chunks' candidates merged: per cluster, nearest first (ties by track id), one
-    track per song, at most ``n``; the columns of :func:`pipeline.map.representative_tracks`
-    plus ``cluster`` first."""
-    df = pd.concat(frames, ignore_index=True)
-    order = ["cluster", "distance", "track_id"] if "track_id" in df else ["cluster", "distance"]
-    df = df.sort_values(order, kind="stable")
-    if "song_group" in df.columns:
-        df = df[~df.duplicated(["cluster", "song_group"])].drop(columns="song_group")
-    df = df.groupby("cluster", sort=False).head(n)
-    cols = [c for c in REP_COLUMNS if c in df.columns and c != "spotify_url"]
-    tail = ["spotify_url"] if "spotify_url" in df.columns else []
-    return df[["cluster", *cols, "distance", *tail]].reset_index(drop=True)
-
-
 def combine_partials(partials: Sequence[dict[str, pd.DataFrame]], top_n: int = 10,
                      reps: int = 15) -> dict[str, pd.DataFrame]:
     """The artifact tables from every chunk's partials, given in chunk order.
@@ -388,7 +380,7 @@ def combine_partials(partials: Sequence[dict[str, pd.DataFrame]], top_n: int = 1
         features (feature, n, mean, sd, sd0), clusters (cluster, feature, n, mean, sd, sd0),
         year_cluster, key_mode, cluster_size (tracks), popularity (level, group, n, mean,
         median, q25, q75 and bounds), correlation (feature x feature), top_values,
-        representatives (when the partials hold candidates).
+        representatives and distributions (when the partials hold their rows).
     """
     def take(name: str) -> list[pd.DataFrame]:
         return [p[name] for p in partials]
@@ -412,8 +404,9 @@ def combine_partials(partials: Sequence[dict[str, pd.DataFrame]], top_n: int = 1
             "popularity": pop, **counts,
             "correlation": _correlation_matrix(take("correlation")),
             "top_values": _top_values(take("top"), counts["cluster_size"], n_rows, top_n),
-            **({"representatives": _representatives(take("reps"), reps)}
-               if all("reps" in p for p in partials) and partials else {})}
+            **({"representatives": representatives(take("reps"), reps),
+                "distributions": distributions(take("dist"))}
+               if partials and all("reps" in p for p in partials) else {})}
 
 
 def aggregates_report(tables: dict[str, pd.DataFrame], n_rows: int, chunks: int,
@@ -449,8 +442,11 @@ def build_aggregates(tracks: pd.DataFrame, cfg: Any) -> dict[str, Any]:
     (``cfg``: :class:`~pipeline.config.AggregatesConfig`). A catalog update's form; a build
     reads its chunks from the cache files (pipeline/build/engines/partition_aggregates.py)."""
     cols = [c for c in (*TRACK_COLUMNS, "cluster", "cluster_probability") if c in tracks.columns]
-    cut = [tracks.iloc[lo:lo + cfg.chunk_rows][cols] for lo in range(0, len(tracks), cfg.chunk_rows)]
-    centres = profile_centres([chunk_moments(c) for c in cut])
-    partials = [chunk_partials(c, i * cfg.chunk_rows, cfg.bin_widths, centres, cfg.representatives)
+    cut = [tracks.iloc[lo:lo + cfg.chunk_rows][cols]
+           for lo in range(0, len(tracks), cfg.chunk_rows)]
+    first = first_pass([chunk_moments(c) for c in cut])
+    positions = sample_positions(first["n_valid"], cfg.distribution_points)
+    partials = [chunk_partials(c, i * cfg.chunk_rows, cfg.bin_widths,
+                               row_inputs(first, i, positions, cfg))
                 for i, c in enumerate(cut)]
     return aggregate_outputs(partials, len(tracks), cfg)

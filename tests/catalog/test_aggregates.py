@@ -13,11 +13,14 @@ from pipeline.catalog import (
     chunk_moments,
     chunk_partials,
     combine_partials,
+    first_pass,
     precomputed,
-    profile_centres,
+    row_inputs,
+    sample_positions,
 )
 from pipeline.catalog import trends as tr
-from pipeline.catalog.aggregates import REP_FEATURES, hist_quantiles, merge_hist
+from pipeline.catalog.aggregate_rows import REP_FEATURES
+from pipeline.catalog.aggregates import hist_quantiles, merge_hist
 from pipeline.config import AggregatesConfig
 from pipeline.map import (
     PROFILE_FEATURES,
@@ -70,9 +73,11 @@ def tracks() -> pd.DataFrame:
 
 
 def _aggregates(tracks: pd.DataFrame, chunk_rows: int) -> Aggregates:
+    cfg = AggregatesConfig(chunk_rows=chunk_rows, distribution_points=(300, 5000))
     cut = [tracks.iloc[lo:lo + chunk_rows] for lo in range(0, len(tracks), chunk_rows)]
-    centres = profile_centres([chunk_moments(c) for c in cut])
-    parts = [chunk_partials(c, i * chunk_rows, WIDTHS, centres, reps=15)
+    first = first_pass([chunk_moments(c) for c in cut])
+    positions = sample_positions(first["n_valid"], cfg.distribution_points)
+    parts = [chunk_partials(c, i * chunk_rows, WIDTHS, row_inputs(first, i, positions, cfg))
              for i, c in enumerate(cut)]
     return Aggregates(combine_partials(parts, top_n=10, reps=15))
 
@@ -130,6 +135,22 @@ def test_the_other_trends_tables_agree(agg, tracks):
               tr.popularity_by_group(tracks, by=level))
 
 
+def test_distribution_samples_are_the_live_ones(agg, tracks):
+    """The same rows in the same order as ``df.sample`` draws them (300: sampled across
+    the chunks; 5000: more than the table, every row with a value in table order)."""
+    for feature in ("energy", "tempo"):   # tempo has missing values
+        for by in ("genre", "decade"):
+            for points in (300, 5000):
+                kwargs = {"feature": feature, "by": by, "max_points": points}
+                pd.testing.assert_frame_equal(
+                    precomputed(agg, "pipeline.catalog", "feature_distribution", kwargs),
+                    tr.feature_distribution(tracks, **kwargs), check_dtype=False)
+    assert precomputed(agg, "pipeline.catalog", "feature_distribution",
+                       {"feature": "energy", "max_points": 400}) is None   # not drawn
+    assert precomputed(agg, "pipeline.catalog", "feature_distribution",
+                       {"feature": "energy", "max_points": 300, "seed": 1}) is None
+
+
 def test_cluster_browser_tables_agree(agg, tracks):
     feats = {"features": PROFILE_FEATURES}
     _same(precomputed(agg, "pipeline.map", "feature_profile", feats),
@@ -154,7 +175,6 @@ def test_the_typical_tracks_use_the_profile_features():
 
 
 def test_requests_the_aggregates_do_not_hold_are_none(agg):
-    assert precomputed(agg, "pipeline.catalog", "feature_distribution", {"feature": "energy"}) is None
     assert precomputed(agg, "pipeline.map", "representative_tracks", {"cluster": 0}) is None
     assert precomputed(agg, "pipeline.map", "representative_tracks",
                        {"cluster": 0, "n": 16, "features": PROFILE_FEATURES}) is None

@@ -1,5 +1,6 @@
 """The catalog: where files come from, their schemas, ingest and validation, the model
 features, and the aggregates the Trends page reads (live, or precomputed by the build)."""
+from .aggregate_reduce import combine_partials
 from .aggregate_rows import sample_positions
 from .aggregate_views import Aggregates, precomputed, read_aggregates
 from .aggregates import (
@@ -8,7 +9,6 @@ from .aggregates import (
     build_aggregates,
     chunk_moments,
     chunk_partials,
-    combine_partials,
     first_pass,
     row_inputs,
 )

@@ -20,7 +20,6 @@ from pipeline.catalog import (
 )
 from pipeline.catalog import trends as tr
 from pipeline.catalog.aggregate_rows import REP_FEATURES
-from pipeline.catalog.aggregates import hist_quantiles, merge_hist
 from pipeline.config import AggregatesConfig
 from pipeline.map import (
     PROFILE_FEATURES,
@@ -192,22 +191,3 @@ def test_same_chunks_same_bits(tracks):
     a, b = _aggregates(tracks, 700), _aggregates(tracks, 700)
     for name in a.tables:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
-
-
-def test_hist_quantiles_bound_holds_and_is_tight_on_the_grid():
-    rng = np.random.default_rng(0)
-    values = rng.normal(0, 1, 5000)
-    keys = rng.integers(0, 7, 5000)
-    frames = []
-    for lo in range(0, 5000, 999):  # chunked histograms, merged
-        d = pd.DataFrame({"k": keys[lo:lo + 999], "value": values[lo:lo + 999]})
-        b = np.rint(d["value"].to_numpy() / 0.05).astype(np.int64)
-        frames.append(d.assign(bin=b).groupby(["k", "bin"])["value"]
-                      .agg(count="size", vmin="min", vmax="max").reset_index())
-    q = hist_quantiles(merge_hist(frames, ["k"]), ["k"], (0.1, 0.5, 0.9))
-    live = pd.DataFrame({"k": keys, "v": values}).groupby("k")["v"]
-    for p in (0.1, 0.5, 0.9):
-        col = f"q{round(p * 100)}"
-        err = np.abs(q[col].to_numpy() - live.quantile(p).to_numpy())
-        assert (err <= q[f"{col}_err"].to_numpy() + 1e-12).all()
-        assert q[f"{col}_err"].max() < 0.05 and err.max() > 0  # inexact off the grid

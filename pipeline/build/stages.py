@@ -182,7 +182,7 @@ STAGES: tuple[Stage, ...] = (
           cost=4.4, partitioned=True),
     Stage("projection", 2, ("embedding", "neighbors"), "projection", LAYOUT["projection"],
           _run_projection, _warm_projection, cost=26.0, partitioned=True),
-    Stage("clusters", 3, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
+    Stage("clusters", 4, ("ingest", "embedding", "projection"), "clusters", LAYOUT["clusters"],
           _run_clusters, cost=12.0, partitioned=True),
     Stage("genre", 4, ("ingest",), None, LAYOUT["genre"], _run_genre, cost=11.0,
           partitioned=True),

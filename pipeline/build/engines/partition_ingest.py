@@ -3,9 +3,9 @@ records, and a combine that writes ``tracks.parquet``, ``memberships.parquet``,
 ``rejects.csv`` and ``ingest_report.json`` as the whole stage does (byte-identical: tests/
 build/test_partition_ingest.py).
 
-- **Scan** (the fit, one task): per file, the read's decisions and its chunks
-  (:mod:`~.partition_ingest_read`); the chunks, and so the stage's partitions, are only
-  known then, so the fit returns them (``Partitioned.scan``). A parquet file's chunks are
+- **Scan** (the fit; one Dask task per file of a folder): per file, the read's decisions
+  and its chunks (:mod:`~.partition_ingest_read`); the chunks, and so the stage's
+  partitions, are only known then, so the fit returns them (``Partitioned.scan``). A parquet file's chunks are
   runs of its row groups. A file the chunked read cannot reproduce exactly (gzip, zip,
   UTF-16, a quote it cannot place, ...) is one partition read whole, as the local stage
   reads it; the log says so.
@@ -65,30 +65,50 @@ def estimate(ctx: Context) -> int:
 def scan(ctx: Context, rows: int) -> dict:
     """Each file's read decisions and chunks of ``rows`` records; ``ranges`` are the
     stage's partitions (record numbers over the files in order; a file read whole counts
-    its size / BYTES_PER_ROW)."""
-    files, chunks, at = [], [], 0
-    for i, path in enumerate(Path(p) for p in ctx.catalog):
-        try:
-            plan = plan_file(path, rows)
-        except (OSError, ValueError) as exc:  # the whole read says what is wrong
-            plan = {"whole": f"{type(exc).__name__}"}
-        if "whole" in plan:
-            log.info("ingest: %s is read whole by one task (%s)", path.name, plan["whole"])
-            pieces = [None]
-        elif plan.get("format") == "parquet":  # [row groups, records before, records]
-            pieces = plan["chunks"]
-        else:                                   # [start, end, records before, records]
-            with open(path, "rb") as fh:  # the sep= line and the header: in every chunk
-                fh.seek(plan["bom"])
-                plan["prefix_counts"] = decode(fh.read(plan["body"] - plan["bom"]))[1]
-            pieces = plan["chunks"]
-        files.append(plan)
-        for piece in pieces:
+    its size / BYTES_PER_ROW). On a Dask worker, a folder's files are scanned by one Dask
+    task each (:func:`_scan_tasks`)."""
+    paths = [Path(p) for p in ctx.catalog]
+    files = _scan_tasks(paths, rows)
+    chunks, at = [], 0
+    for i, (path, plan) in enumerate(zip(paths, files)):
+        for piece in [None] if "whole" in plan else plan["chunks"]:
             n = max(1, piece[-1] if piece else path.stat().st_size // BYTES_PER_ROW)
             chunks.append({"file": i, "chunk": piece, "lo": at, "hi": at + n})
             at += n
     return {"files": files, "chunks": chunks,
             "ranges": [(c["lo"], c["hi"]) for c in chunks]}
+
+
+def _scan_tasks(paths: list[Path], rows: int) -> list[dict]:
+    """:func:`scan_file` of each file: one Dask task per file when this runs in a Dask
+    task and there are several files (the scan task hands its thread back while they
+    run: ``worker_client``), else one after another."""
+    import distributed
+
+    try:
+        distributed.get_worker()
+    except ValueError:  # not on a worker: the form called in-process (tests, benches)
+        return [scan_file(p, rows) for p in paths]
+    if len(paths) == 1:
+        return [scan_file(paths[0], rows)]
+    with distributed.worker_client() as client:
+        return client.gather(client.map(scan_file, paths, [rows] * len(paths), pure=False))
+
+
+def scan_file(path: Path, rows: int) -> dict:
+    """One file's :func:`~.partition_ingest_read.plan_file`, with the decoding counts of
+    the part every chunk repeats (``sep=`` line, header), or ``{"whole": why}``."""
+    try:
+        plan = plan_file(path, rows)
+    except (OSError, ValueError) as exc:  # the whole read says what is wrong
+        plan = {"whole": f"{type(exc).__name__}"}
+    if "whole" in plan:
+        log.info("ingest: %s is read whole by one task (%s)", path.name, plan["whole"])
+    elif "bom" in plan:
+        with open(path, "rb") as fh:
+            fh.seek(plan["bom"])
+            plan["prefix_counts"] = decode(fh.read(plan["body"] - plan["bom"]))[1]
+    return plan
 
 
 def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:

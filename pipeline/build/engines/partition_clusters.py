@@ -22,7 +22,7 @@ from pipeline.build.context import Context
 from pipeline.build.stages import cluster_outputs, cluster_playlists, cluster_spaces
 from pipeline.store import read_json, read_npy, save_artifact
 
-from .partition_files import cached, part_path, rest_rows, scratch
+from .partition_files import cached, narrow, part_path, rest_rows, scratch
 
 STAGE = "clusters"
 FIT_ARRAYS = ("fit_rows", "labels", "probability", "membership")
@@ -77,8 +77,10 @@ def part(ctx: Context, fitted: dict, r0: int, r1: int) -> dict:
 
 
 def combine(ctx: Context, fitted: dict, parts: list[dict]) -> None:
-    from pipeline.map import ClusterFit, finish_clusters
+    from pipeline.map import PROFILE_FEATURES, ClusterFit, finish_clusters
 
+    # what cluster_outputs (ids, names) and cluster_playlists read of the track table
+    narrow(ctx, "tracks.parquet", ("track_id", "genre", "year", *PROFILE_FEATURES))
     folder = scratch(ctx, STAGE)
     res = ClusterFit(**read_json(folder / "fit.json"),
                      **{what: read_npy(folder / f"fit-{what}.npy") for what in FIT_ARRAYS})

@@ -22,6 +22,22 @@ def n_rows(cache: Path) -> int:
     return pq.ParquetFile(cache / "tracks.parquet").metadata.num_rows
 
 
+def narrow(ctx: Context, name: str, columns) -> None:
+    """Hold only ``columns`` (those the file has) of the parquet artifact ``name`` in the
+    context, so a one-worker step's own functions read a narrower table under its name:
+    the whole track table (37 columns) made the 10M-track steps peak at 11-17 GB
+    (bench/fit_bench.py). The lists name what the stage's functions read (a missing one
+    is a KeyError, or a default for the genre inputs that read with ``get``), and the
+    engines' byte-identity tests compare every result with the whole stage's."""
+    import pyarrow.parquet as pq
+
+    from pipeline.store import read_parquet
+
+    path = ctx.cache / name
+    have = pq.ParquetFile(path).schema_arrow.names
+    ctx.put(name, read_parquet(path, [c for c in have if c in set(columns)]))
+
+
 def read_rows(path: Path, lo: int, hi: int, columns: list[str]):
     """Rows ``lo:hi`` of a parquet file's ``columns`` as a pyarrow Table, reading only the
     row groups that hold them."""

@@ -10,15 +10,18 @@ import pandas as pd
 from pipeline.build.context import Context
 from pipeline.store import save_artifact
 
-from .partition_files import cached, n_rows, part_path, read_rows, scratch
+from .partition_files import cached, n_rows, narrow, part_path, read_rows, scratch
 
+# The track columns the classifier's inputs and predictions read (genre_matrix, title_flags).
+TRACK_COLUMNS = ("track_id", "year", "decade", "track_name", "album_name", "artist")
 GENRE_NOTE = ("accuracy on random and artist-disjoint splits: see "
               "`python -m pipeline evaluate` (docs/EVALUATION.md)")  # as stages._run_genre
 
 
 def fit(ctx: Context) -> dict:
-    from pipeline.recommend import NO_MODEL, fit_genre_model
+    from pipeline.recommend import GENRE_FEATURES, NO_MODEL, fit_genre_model
 
+    narrow(ctx, "tracks.parquet", {"genre", *TRACK_COLUMNS, *GENRE_FEATURES})
     res, labels = fit_genre_model(ctx.get("tracks.parquet"), ctx.get("memberships.parquet"),
                                   ctx.seed("genre"), evaluate=False)
     text = (res.model.model_to_string() if res.model is not None
@@ -45,8 +48,7 @@ def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
 
     path = ctx.cache / "genre_model.txt"
     text = cached("genre", [path], path.read_text)
-    wanted = {"track_id", "year", "decade", "track_name", "album_name", "artist",
-              *GENRE_FEATURES}
+    wanted = {*TRACK_COLUMNS, *GENRE_FEATURES}
     names = pq.ParquetFile(ctx.cache / "tracks.parquet").schema_arrow.names
     tracks = read_rows(ctx.cache / "tracks.parquet", lo, hi,
                        [c for c in names if c in wanted]).to_pandas()

@@ -49,6 +49,7 @@ from .partition_files import (
     cached,
     concat_npy,
     n_rows,
+    narrow,
     part_path,
     rest_rows,
     scratch,
@@ -167,6 +168,8 @@ def _embedding_ranges(ctx: Context, n: int, rows: int) -> list[tuple[int, int]]:
 def _embedding_fit(ctx: Context) -> dict:
     from pipeline.map import fit_embedding
 
+    narrow(ctx, "tracks.parquet", ("track_id", "artist", "genres"))
+    narrow(ctx, "memberships.parquet", ("track_id", "playlist_id"))
     _, weights, report = fit_embedding(ctx.get("features.npy"), ctx.get("tracks.parquet"),
                                        ctx.get("memberships.parquet"), ctx.cfg.embedding,
                                        ctx.seed("embedding"))

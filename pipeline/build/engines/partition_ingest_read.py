@@ -144,7 +144,8 @@ def record_ends(path: Path, start: int, size: int, sep: int) -> np.ndarray | Non
         return np.zeros(0, np.int64)
     data = np.memmap(path, np.uint8, mode="r")
     out, quotes, pos = [], 0, start
-    delims = np.array([sep, NL, CR], np.uint8)
+    delims = np.zeros(256, bool)  # a lookup table: byte -> is a separator or a line end
+    delims[[sep, NL, CR]] = True
     while pos < size:
         end = min(pos + BLOCK, size)
         while end < size and data[end - 1] == QUOTE:  # never split a run of quotes
@@ -201,7 +202,7 @@ def _quotes_placed(block: np.ndarray, q: np.ndarray, before: int, pos: int, star
     opening = (before + first) % 2 == 0
     prev = _prev_bytes(block, q[first], data, pos, start)
     nxt = _next_bytes(block, q[last], data, pos, size)
-    return bool(np.where(opening, np.isin(prev, delims), np.isin(nxt, delims)).all())
+    return bool(np.where(opening, delims[prev], delims[nxt]).all())
 
 
 def decode(data: bytes) -> tuple[str, dict]:

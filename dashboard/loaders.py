@@ -127,11 +127,41 @@ def cluster_options(index: Any, include_noise: bool = False) -> dict[int, str]:
             if include_noise or c != -1}
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _load_aggregates(cache: str, mtime: float) -> Any:
+    """The build's precomputed aggregates (read-only, shared), None for a cache built
+    before the aggregates stage."""
+    from pipeline.catalog import read_aggregates
+
+    try:
+        return mark_loaded(read_aggregates(cache))
+    except Exception as exc:  # noqa: BLE001 - the live path serves instead; never break a page
+        log.warning("could not read the aggregates of %s (computing live): %s", cache, exc)
+        return None
+
+
+def precomputed(cache: str, mtime: float, module: str, fn: str, filters: tuple,
+                kwargs: dict) -> pd.DataFrame | None:
+    """The unfiltered view's table from the build's aggregates, or None (filters, a cache
+    without them, or a request they do not hold). docs/AGGREGATES.md."""
+    if any(filters):
+        return None
+    agg = _load_aggregates(cache, mtime)
+    if agg is None:
+        return None
+    from pipeline.catalog import precomputed as read_view
+
+    return read_view(agg, module, fn, kwargs)
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def _aggregate(cache: str, mtime: float, module: str, fn: str, filters: tuple,
                kwargs: tuple) -> pd.DataFrame:
     import importlib
 
+    out = precomputed(cache, mtime, module, fn, filters, dict(kwargs))
+    if out is not None:
+        return out
     index = _load_index(cache, mtime)
     from pipeline.catalog import filter_tracks
 
@@ -141,7 +171,9 @@ def _aggregate(cache: str, mtime: float, module: str, fn: str, filters: tuple,
 
 def aggregate(fn: str, filters: tuple = (None, None, None), module: str = "pipeline.catalog",
               **kwargs: Any) -> pd.DataFrame:
-    """Run ``module.fn(filtered_tracks, **kwargs)`` once per build, filters and arguments.
+    """``module.fn(filtered_tracks, **kwargs)`` once per build, filters and arguments: read
+    from the build's aggregates when the view is unfiltered and they hold it, else
+    computed live.
 
     ``filters`` is ``(year_range, genres, clusters)`` as tuples (hashable widget values).
     """
@@ -153,5 +185,6 @@ def clear() -> None:
     """Forget every cached artifact (after a build)."""
     _load_index.clear()
     _load_recommender.clear()
+    _load_aggregates.clear()
     _stale_stages.clear()
     st.cache_data.clear()

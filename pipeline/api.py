@@ -17,8 +17,9 @@ from pipeline.map import knn
 from pipeline.store import cache_location  # also pipeline.cache_location
 
 # Written by builds since catalog updates (issue 12): a cache built before them still loads,
-# with these left empty (a rebuild writes them).
-OPTIONAL_FILES = ("cluster_names.json", *io.LAYOUT["changes"])
+# with these left empty (a rebuild writes them). Without the aggregates the dashboard
+# computes its tables live.
+OPTIONAL_FILES = ("cluster_names.json", *io.LAYOUT["changes"], *io.LAYOUT["aggregates"])
 REQUIRED_FILES = [o for outputs in io.LAYOUT.values() for o in outputs
                   if o not in OPTIONAL_FILES] + ["metrics.json", "manifest.json"]
 

@@ -36,6 +36,13 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     "genre": ("genre_model.txt", "genre_pred.parquet", "genre_report.json"),
     "ranker": ("ranker.txt", "ranker_content.txt", "ranker_report.json"),
     "rank_signals": ("rank_clusters.npy", "rank_labels.npy", "rank_labels.json"),
+    # the Trends / Cluster browser aggregates (pipeline.catalog.AGGREGATE_FILES + report)
+    "aggregates": ("agg_by_year.parquet", "agg_features.parquet", "agg_clusters.parquet",
+                   "agg_popularity.parquet", "agg_year_cluster.parquet", "agg_key_mode.parquet",
+                   "agg_cluster_size.parquet", "agg_correlation.parquet",
+                   "agg_top_values.parquet", "agg_representatives.parquet",
+                   "agg_distributions.parquet",
+                   "aggregates_report.json"),
     # Not a stage: what changed since the previous build, written at the end of every
     # build (pipeline.build.lineage).
     "changes": ("changes.json", "track_status.parquet"),

@@ -14,7 +14,7 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboard import colors, guard, loaders, state, widgets  # noqa: E402
-from pipeline.map import cluster_label  # noqa: E402
+from pipeline.map import PROFILE_FEATURES, cluster_label  # noqa: E402
 
 st.title("Cluster browser")
 index = guard.require_index()
@@ -49,13 +49,6 @@ state.keep("cb_view", "view", lambda v: "one" if v == "One cluster" else "compar
            default="One cluster")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _profile(cache: str, mtime: float):
-    from pipeline.map import feature_profile
-
-    return feature_profile(loaders._load_index(cache, mtime).tracks)
-
-
 @st.fragment
 def one_cluster() -> None:
     """One cluster's profile, top values and typical tracks. A fragment: picking another
@@ -71,7 +64,8 @@ def one_cluster() -> None:
                 else f"{row['silhouette']:.2f}")
     m[2].metric("Mean membership", f"{row['mean_membership']:.2f}")
     m[3].metric("Central years", row["years"])
-    z = _profile(cache, mtime).loc[cid]
+    z = loaders.aggregate("feature_profile", module="pipeline.map",
+                          features=PROFILE_FEATURES).loc[cid]
     fig = go.Figure(go.Bar(x=z.to_numpy(), y=z.index, orientation="h",
                            marker_color=["#d62728" if v > 0 else "#1f77b4" for v in z]))
     fig.update_layout(shapes=[dict(type="rect", xref="paper", yref="paper", x0=0, x1=0.012,
@@ -94,7 +88,7 @@ def one_cluster() -> None:
     st.markdown("**Most typical tracks** (closest to the cluster's average sound, one "
                 "release per song)")
     reps = loaders.aggregate("representative_tracks", module="pipeline.map",
-                            cluster=cid, n=15)
+                            cluster=cid, n=15, features=PROFILE_FEATURES)
     reps = widgets.integers_as_integers(reps)
     st.dataframe(widgets.with_youtube(reps).drop(columns=["track_id"]), hide_index=True,
                  width="stretch",
@@ -122,7 +116,8 @@ else:
     if a == b:
         st.info("Pick two different clusters to compare.")
     else:
-        cmp = loaders.aggregate("compare_clusters", module="pipeline.map", a=a, b=b)
+        cmp = loaders.aggregate("compare_clusters", module="pipeline.map", a=a, b=b,
+                                features=PROFILE_FEATURES)
         long = cmp.melt(id_vars="feature", value_vars=["z_a", "z_b"], var_name="cluster",
                         value_name="z")
         long["cluster"] = long["cluster"].map({"z_a": f"A: {options[a]}",

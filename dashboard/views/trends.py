@@ -22,7 +22,9 @@ st.title("Trends")
 index = guard.require_index()
 filters = widgets.catalog_filters(index, key="trends")
 names = loaders.cluster_names(index)
-n = len(filter_tracks(index.tracks, *filters))
+# Unfiltered: no copy of the whole table just to count it (its charts read the build's
+# aggregates, docs/AGGREGATES.md).
+n = len(filter_tracks(index.tracks, *filters)) if any(filters) else len(index.tracks)
 st.caption(f"{n:,} of {len(index.tracks):,} tracks match the filters (sidebar).")
 if n == 0:
     st.warning("No tracks match the filters: widen the year range or clear a genre/cluster.")

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1.0"
 CHANGES = LAYOUT["changes"]
 OPTIONAL = ("cluster_names.json",)  # builds from before it existed can still be updated
+# Stages an update recomputes whole (no fitted state to keep): a served build from before
+# them, or with another config of theirs, is still updated, not refitted.
+RECOMPUTED_ON_UPDATE = ("aggregates",)
 LIBRARIES = ["numpy", "pandas", "pyarrow", "scikit-learn", "torch", "umap-learn", "hdbscan",
              "lightgbm", "streamlit", "dask", "distributed"]
 
@@ -205,12 +208,13 @@ def _try_update(catalog: list[Path], files: list[dict], cache: Path, served: Pat
     seconds of row-wise work) runs here."""
     old = old_manifest.get("stages", {})
     same = _stage_keys(cfg, [f["md5"] for f in old_manifest.get("catalog", [])])
-    changed = [s.name for s in STAGES if old.get(s.name, {}).get("key") != same[s.name]]
+    changed = [s.name for s in STAGES if old.get(s.name, {}).get("key") != same[s.name]
+               and s.name not in RECOMPUTED_ON_UPDATE]
     if changed:
         return (f"the config or code of {', '.join(changed)} changed since the served "
                 "build: refitting")
     missing = [o for s in STAGES for o in s.outputs if o not in OPTIONAL
-               and not (served / o).exists()]
+               and s.name not in RECOMPUTED_ON_UPDATE and not (served / o).exists()]
     if missing:
         return f"the served build lacks {', '.join(missing[:3])}: refitting"
     ctx = Context(work, cfg, catalog)

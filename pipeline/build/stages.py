@@ -172,6 +172,14 @@ def _run_rank_signals(ctx: Context) -> dict[str, Any]:
     return {"rank_clusters.npy": clusters, "rank_labels.npy": labels, "rank_labels.json": layout}
 
 
+def _run_aggregates(ctx: Context) -> dict[str, Any]:
+    """agg_*.parquet (what the Trends page and the Cluster browser show unfiltered),
+    aggregates_report.json: fixed chunks of rows, reduced in order (docs/AGGREGATES.md)."""
+    from .engines.partition_aggregates import run_whole
+
+    return run_whole(ctx)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", 2, (), None, LAYOUT["ingest"], _run_ingest, cost=1.2, partitioned=True),
     Stage("features", 1, ("ingest",), "features", LAYOUT["features"], _run_features, cost=0.1,
@@ -190,5 +198,7 @@ STAGES: tuple[Stage, ...] = (
           cost=51.0),
     Stage("rank_signals", 1, ("ingest", "embedding", "neighbors"), "ranker",
           LAYOUT["rank_signals"], _run_rank_signals, cost=6.0),
+    Stage("aggregates", 1, ("ingest", "clusters"), "aggregates", LAYOUT["aggregates"],
+          _run_aggregates, cost=3.0, partitioned=True),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGES}

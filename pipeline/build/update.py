@@ -13,6 +13,7 @@ a batch of rows (the data-parallel stage bodies an engine can map over partition
 - clusters: the majority label of the nearest kept tracks (:func:`pipeline.map.assign_labels`);
 - genre: the saved LightGBM model (:func:`pipeline.recommend.apply_genre`);
 - serving signals: :func:`pipeline.recommend.extend_rank_signals`;
+- the Trends / Cluster browser aggregates: recomputed (:func:`pipeline.catalog.build_aggregates`);
 - the rankers are kept (they score feature pairs, new tracks included).
 
 Removed tracks leave every artifact; every artifact stays row-aligned with the new
@@ -165,11 +166,13 @@ def update_artifacts(prev: Callable[[str], Any], tracks: pd.DataFrame,
     yield "neighbors", neighbors
     projection = _projection(prev, emb, diff, cfg)
     yield "projection", projection
-    yield "clusters", _clusters(prev, tracks, emb, projection, diff, cfg)
+    clusters = _clusters(prev, tracks, emb, projection, diff, cfg)
+    yield "clusters", clusters
     yield "genre", _genre(prev, tracks, memberships, diff)
     yield "ranker", {}
     yield "rank_signals", _rank_signals(prev, tracks, memberships, emb,
                                         neighbors["neighbors_idx.npy"], diff, cfg)
+    yield "aggregates", _aggregates(tracks, clusters["clusters.parquet"], cfg)
 
 
 def _neighbors(prev: Callable[[str], Any], emb: np.ndarray, diff: TrackDiff,
@@ -247,6 +250,15 @@ def _clusters(prev: Callable[[str], Any], tracks: pd.DataFrame, emb: np.ndarray,
         names.update({c: computed[c] for c in missing})
     return {"clusters.parquet": out, "membership.npy": _rows(np.asarray(membership), diff, mem_f),
             "cluster_report.json": report, "cluster_names.json": _name_json(names)}
+
+
+def _aggregates(tracks: pd.DataFrame, clusters: pd.DataFrame, cfg: PipelineConfig
+                ) -> dict[str, Any]:
+    from pipeline.catalog import build_aggregates
+
+    return build_aggregates(tracks.assign(cluster=clusters["cluster"].to_numpy(),
+                                          cluster_probability=clusters["probability"].to_numpy()),
+                            cfg.aggregates)
 
 
 def _name_json(names: dict[int, str]) -> dict[str, str]:

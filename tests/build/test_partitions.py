@@ -31,7 +31,7 @@ from pipeline.build.engines.partitions import (
     PartitionConfig,
     partition_ranges,
 )
-from pipeline.config import ClusterConfig, NeighborConfig, ProjectionConfig
+from pipeline.config import AggregatesConfig, ClusterConfig, NeighborConfig, ProjectionConfig
 from pipeline.errors import BuildError
 from pipeline.store import save_artifact
 
@@ -43,12 +43,13 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot im
 def _config():
     """Small enough that every partitioned form applies to the ~390-track catalog: HNSW
     neighbours (exact_max 200), UMAP fitted on 150 tracks and the rest placed, HDBSCAN
-    fitted on 150 tracks and the rest labelled from them."""
+    fitted on 150 tracks and the rest labelled from them, aggregates in chunks of 64 rows."""
     cfg = small_config()
     return cfg.model_copy(update={
         "neighbors": NeighborConfig(exact_max=200),
         "projection": ProjectionConfig(fit_sample=150),
-        "clusters": ClusterConfig(fit_sample=150)})
+        "clusters": ClusterConfig(fit_sample=150),
+        "aggregates": AggregatesConfig(chunk_rows=ROWS)})
 
 
 def _env(monkeypatch=None) -> dict:

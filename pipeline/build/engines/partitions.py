@@ -23,6 +23,9 @@ Stages with a partitioned form (``Stage.partitioned`` in the stage table):
   (:mod:`~.partition_genre`);
 - ingest (``min_rows`` estimated from the files' sizes): a scan of each file, then one task
   per chunk of records, then the merge (:mod:`~.partition_ingest`).
+- aggregates: a first pass over fixed chunks of ``aggregates.chunk_rows`` rows (centres,
+  counts, sample positions), then each partition's whole chunks' partial results, reduced
+  in chunk order (:mod:`~.partition_aggregates`).
 
 Partitions never straddle a batch of the local computation and are at least ``MIN_PIECE``
 rows (a shorter remainder joins the piece before it): torch's and the exact search's matrix
@@ -44,7 +47,13 @@ from pydantic import BaseModel, Field
 from pipeline.build.context import Context
 from pipeline.store import read_npy, read_weights, save_artifact
 
-from . import partition_clusters, partition_features, partition_genre, partition_ingest
+from . import (
+    partition_aggregates,
+    partition_clusters,
+    partition_features,
+    partition_genre,
+    partition_ingest,
+)
 from .partition_files import (
     cached,
     concat_npy,
@@ -371,6 +380,9 @@ PARTITIONED: dict[str, Partitioned] = {
                             partition_clusters.combine),
     "genre": Partitioned(_always, _per_row_ranges, partition_genre.fit, partition_genre.part,
                          partition_genre.combine),
+    # fixed chunks of aggregates.chunk_rows, whole in every partition (partition_aggregates)
+    "aggregates": Partitioned(_always, partition_aggregates.ranges, partition_aggregates.fit,
+                              partition_aggregates.part, partition_aggregates.combine),
 }
 
 

@@ -118,7 +118,7 @@ class NeighborConfig(_Strict):
     # blend of the 1M build's embedding (bench/ann_bench.py, docs/ANN.md).
     hnsw_max: int = Field(1_000_000, ge=0)
     ivf_list_size: int = Field(1000, ge=16)
-    ivf_nprobe: int = Field(16, ge=1)
+    ivf_nprobe: int = Field(20, ge=1)
     ivf_train_per_list: int = Field(32, ge=4)
     ivf_kmeans_iter: int = Field(10, ge=1)
 

@@ -55,10 +55,10 @@ def test_config_change_recomputes_only_downstream(built_small_cache, catalog_csv
     cache = tmp_path / "copy"
     shutil.copytree(built_small_cache, cache)
     cfg = small_config().model_copy(update={"clusters": ClusterConfig(min_cluster_sizes=(20,))})
-    assert is_stale(cache, cfg=cfg) == ["clusters"]
+    assert is_stale(cache, cfg=cfg) == ["clusters", "aggregates"]  # and what reads it
     build([catalog_csv], cache, cfg)
     manifest = json.loads((cache / "manifest.json").read_text())
-    assert manifest["last_run"]["recomputed"] == ["clusters"]
+    assert manifest["last_run"]["recomputed"] == ["clusters", "aggregates"]
 
 
 def test_missing_artifact_is_rebuilt(built_small_cache, catalog_csv, tmp_path):
@@ -67,7 +67,7 @@ def test_missing_artifact_is_rebuilt(built_small_cache, catalog_csv, tmp_path):
     (cache / "map2d.npy").unlink()
     build([catalog_csv], cache, small_config(), workers=2)  # a chain: nothing to overlap
     manifest = json.loads((cache / "manifest.json").read_text())
-    assert manifest["last_run"]["recomputed"] == ["projection", "clusters"]
+    assert manifest["last_run"]["recomputed"] == ["projection", "clusters", "aggregates"]
     assert np.array_equal(read_npy(cache / "map2d.npy"), read_npy(built_small_cache / "map2d.npy"))
 
 

@@ -152,9 +152,27 @@ class NeighborIndex:
         sim = np.empty((hi - lo, k), np.float32)
         for i0 in range(lo, hi, batch):
             rows = np.arange(i0, min(i0 + batch, hi))
+            if self.method == IVF:  # rows of one list probe about the same lists: search
+                rows = rows[np.argsort(self._row_lists()[rows], kind="stable")]  # in a row
             ix, sv = self.search(self.base[rows], k + 1)
             idx[rows - lo], sim[rows - lo] = _drop_self(ix, sv, rows)
         return idx, sim
+
+    def _row_lists(self) -> np.ndarray:
+        """(n,) the IVF list each row was added to. Searching a batch's rows grouped by
+        list keeps the lists they scan in the CPU cache; a row's result is its own search,
+        the same in any order."""
+        if getattr(self, "_lists", None) is None:
+            import faiss
+
+            lists = np.empty(len(self.base), np.int64)
+            inv = self.ann.invlists
+            for li in range(self.ann.nlist):
+                size = inv.list_size(li)
+                if size:
+                    lists[faiss.rev_swig_ptr(inv.get_ids(li), size)] = li
+            self._lists = lists
+        return self._lists
 
     def to_bytes(self) -> np.ndarray:
         """(n_bytes,) uint8: faiss's serialised index; empty for exact search."""

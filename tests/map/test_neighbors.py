@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from pipeline.config import NeighborConfig, PipelineConfig
-from pipeline.map.neighbors import NeighborIndex, build_neighbors, ivf_lists, knn, recall_at_10
+from pipeline.map.neighbors import (
+    NeighborIndex,
+    _drop_self,
+    build_neighbors,
+    ivf_lists,
+    knn,
+    recall_at_10,
+)
 
 EXACT = NeighborConfig(k=7)
 HNSW = NeighborConfig(k=10, exact_max=100)  # force the approximate index on small data
@@ -119,6 +126,9 @@ def test_ivf_bytes_do_not_depend_on_threads_or_partitions():
     parts = [two.graph_rows(lo, hi, 10, batch=333) for lo, hi in zip(cuts, cuts[1:])]
     for i in (0, 1):
         assert np.concatenate([p[i] for p in parts]).tobytes() == whole[i].tobytes()
+    rows = np.arange(3000)  # the graph searches rows grouped by list: each its own result
+    alone = _drop_self(*one.search(one.base, 11), rows)
+    assert alone[0].tobytes() == whole[0].tobytes() and alone[1].tobytes() == whole[1].tobytes()
     loaded = NeighborIndex.from_bytes(one.to_bytes(), x, IVF)
     assert np.array_equal(loaded.to_bytes(), one.to_bytes())
     assert loaded.graph(10)[0].tobytes() == whole[0].tobytes()

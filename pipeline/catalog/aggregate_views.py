@@ -9,8 +9,9 @@ it live). :func:`read_aggregates` is the one reader of the artifacts.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +24,31 @@ from .trends import BANDS, GROUPINGS, KEY_NAMES, TREND_FEATURES
 
 @dataclass(frozen=True)
 class Aggregates:
-    """The precomputed tables by name (see :func:`~pipeline.catalog.combine_partials`)."""
+    """The precomputed tables by name (see :func:`~pipeline.catalog.combine_partials`):
+    given, or read from ``cache`` on first use (a page reads only the tables it shows)."""
 
     tables: dict[str, pd.DataFrame]
+    cache: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self.tables and self.cache is not None:
+            from pipeline.store import read_parquet
+
+            with self._lock:  # shared by the dashboard's sessions: read once
+                if name not in self.tables:
+                    file = next(f for f, n in FILES.items() if n == name)
+                    self.tables[name] = read_parquet(self.cache / file)
         return self.tables[name]
 
 
 def read_aggregates(cache: str | Path) -> Aggregates | None:
-    """The aggregates of a built cache, or None when it has none (built before the stage)."""
-    from pipeline.store import read_parquet
-
+    """The aggregates of a built cache (tables read on first use), or None when it has
+    none (built before the stage)."""
     cache = Path(cache)
     if not all((cache / f).exists() for f in FILES):
         return None
-    return Aggregates({name: read_parquet(cache / f) for f, name in FILES.items()})
+    return Aggregates({}, cache.resolve())  # this build's generation, even if the link moves
 
 
 def feature_by_year(agg: Aggregates, feature: str, by: str | None = None, band: str = "ci95",

@@ -184,9 +184,18 @@ def playlist_genres(tracks: pd.DataFrame, memberships: pd.DataFrame) -> pd.DataF
         if m is None or m.empty:
             out[col] = pd.NA
             continue
-        n = m.groupby(["track_id", col]).size().rename("n").reset_index()
-        top = n.sort_values(["n", col], ascending=[False, True]).drop_duplicates("track_id")
-        out[col] = top.set_index("track_id")[col].reindex(out.index)
+        # Integer codes, not a groupby on the id strings (172 s -> seconds at 10M tracks):
+        # counts of each (track, value) pair, then per track the most counted value, ties
+        # to the alphabetically first (factorize's sorted codes).
+        track = out.index.get_indexer(m["track_id"])
+        values, names = pd.factorize(m[col], sort=True)
+        pair = np.unique(track[track >= 0].astype(np.int64) * len(names) + values[track >= 0],
+                         return_counts=True)
+        t, v, n = pair[0] // len(names), pair[0] % len(names), pair[1]
+        order = np.lexsort((v, -n, t))
+        first = order[np.r_[True, t[order][1:] != t[order][:-1]]]
+        top = pd.Series(names.take(v[first]), index=out.index.take(t[first]), name=col)
+        out[col] = top.reindex(out.index)
     return out.reset_index(drop=True)
 
 

@@ -99,13 +99,16 @@ def describe_profile(z: pd.Series, n_words: int = 3, threshold: float = MIN_Z,
     return ", ".join(words) if words else "typical sound"
 
 
-def side_shares(tracks: pd.DataFrame, cluster: int, z: pd.Series) -> pd.Series:
+def side_shares(tracks: pd.DataFrame, cluster: int, z: pd.Series,
+                medians: pd.Series | None = None) -> pd.Series:
     """Per feature, the share of the cluster's tracks on the side its mean points to:
     above the catalog median when z > 0 (past ``ABSOLUTE_LEVELS`` for the features there),
-    below it when z < 0. A word backed by a share near 1 holds for almost every track."""
-    x = tracks[list(z.index)].astype(float)
-    members = x[tracks["cluster"].to_numpy() == cluster]
-    med = x.median()
+    below it when z < 0. A word backed by a share near 1 holds for almost every track.
+    ``medians``: the catalog's medians of the features, when the caller has them (a
+    catalog-wide median per cluster took 90 s of naming 21 clusters at 10M tracks)."""
+    cols = list(z.index)
+    members = tracks.loc[tracks["cluster"].to_numpy() == cluster, cols].astype(float)
+    med = tracks[cols].astype(float).median() if medians is None else medians[cols]
     out = {}
     for feat in z.index:
         v = members[feat].dropna()
@@ -156,13 +159,15 @@ def cluster_names(tracks: pd.DataFrame) -> dict[int, str]:
     central years only when they differ from the catalog's (:func:`years_distinguish`).
     """
     z = feature_profile(tracks)
+    medians = tracks[list(z.columns)].astype(float).median()
     names: dict[int, str] = {}
     for cid, group in tracks.groupby("cluster"):
         cid = int(cid)
         if cid == NOISE:
             names[cid] = NOISE_NAME
             continue
-        parts = [describe_profile(z.loc[cid], side_share=side_shares(tracks, cid, z.loc[cid])),
+        shares = side_shares(tracks, cid, z.loc[cid], medians)
+        parts = [describe_profile(z.loc[cid], side_share=shares),
                  dominant_genres(group["genre"])]
         if years_distinguish(group["year"], tracks["year"]):
             parts.append(year_span(group["year"]))

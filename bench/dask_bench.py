@@ -141,7 +141,8 @@ def _untimed(value):
 PART_DONE = re.compile(r"^(\S+): partition (\d+)/(\d+) done \(rows (\d+)-(\d+): (\d+) rows in "
                        r"([\d.]+) s, (\d+) rows/s on (\S+)\)$")
 FIT_DONE = re.compile(r"^(\S+): fit done in ([\d.]+) s on (\S+)$")
-DATA_PARALLEL = ["ingest", "features", "embedding", "neighbors", "projection", "clusters", "genre"]
+DATA_PARALLEL = ["ingest", "features", "embedding", "neighbors", "projection", "clusters", "genre",
+                 "aggregates"]
 
 
 class _Messages(logging.Handler):

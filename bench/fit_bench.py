@@ -12,8 +12,9 @@ one thread (as a Dask worker runs it), and prints JSON: wall seconds and peak RS
 Steps per stage: ``fit`` (the one-worker fit), then ``--parts`` partitions of
 ``--rows`` rows spread over the catalog (rows/s of one worker at this size: an index or
 fitted sample searched by a partition is the size a 10M build's would be); for clusters
-every partition and the ``combine`` too (it reads every track's labels and scores them on
-one worker). ``neighbors`` is not in the default list: its fit is the index build, with
+and aggregates every partition and the ``combine`` too (one worker reads every track's
+labels and scores them; the aggregates' partial results reduced in order). Aggregates run
+after clusters (they read the clusters' table the combine writes). ``neighbors`` is not in the default list: its fit is the index build, with
 HNSW one thread for tens of minutes at 10M (docs/ANN.md).
 
 The tiled cache: copy 0 is the source; copy k >= 1 has track ids suffixed ``~k``, its
@@ -39,7 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_STAGES = "features,embedding,projection,clusters,genre"
+DEFAULT_STAGES = "features,embedding,projection,clusters,genre,aggregates"
+COMBINED = ("clusters", "aggregates")  # every partition and the one-worker combine timed
 ARRAYS = ("features.npy", "embedding.npy", "map2d.npy", "cluster_space.npy")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMBA_NUM_THREADS")
@@ -157,9 +159,9 @@ def main() -> None:
         out["tracks"] = tile_cache(args.cache, args.work, args.times)
         out["tile_seconds"] = round(time.perf_counter() - t0, 1)
     for stage in filter(None, args.stages.split(",")):
-        steps = ["fit", "parts"] + (["combine"] if stage == "clusters" else [])
+        steps = ["fit", "parts"] + (["combine"] if stage in COMBINED else [])
         for step in steps:
-            if stage == "clusters" and step == "parts":
+            if stage in COMBINED and step == "parts":
                 args_all = argparse.Namespace(**{**vars(args), "parts": 0})
                 out["steps"].append(_child(stage, step, args_all))
             else:

@@ -115,11 +115,12 @@ class NeighborConfig(_Strict):
     # HNSW build grows about n^1.15 (70-170 s at 1M, 17-40 min at 10M), IVF's k-means on a
     # bounded sample plus one assignment per row does not (1M: 10.5 CPU-s vs HNSW's 107).
     # Every catalog up to 1M stays on HNSW (its figures and caches hold). nlist = tracks /
-    # ivf_list_size lists (a constant list size keeps a query's cost and recall about
-    # constant); each query scans its ivf_nprobe nearest lists; k-means on
-    # ivf_train_per_list x nlist seeded rows for ivf_kmeans_iter rounds. Measured on a 1M
-    # blend of the 1M build's embedding (bench/ann_bench.py): graph recall@10 0.943 / 0.961
-    # / 0.971 with nprobe 16 / 20 / 24 (HNSW: 0.978), 500 a list needed more probes.
+    # ivf_list_size lists (a constant list size keeps a query's cost constant); each query
+    # scans its ivf_nprobe nearest lists; k-means on ivf_train_per_list x nlist seeded rows
+    # for ivf_kmeans_iter rounds. Measured on blends of the 1M build's embedding
+    # (bench/ann_bench.py): graph recall@10 0.943 / 0.961 / 0.971 with nprobe 16 / 20 / 24
+    # at 1M (HNSW: 0.978), 500 a list needed more probes; at 10M nprobe 20 gives 0.888:
+    # more probes needed there, how many not yet measured (docs/ANN.md).
     hnsw_max: int = Field(1_000_000, ge=0)
     ivf_list_size: int = Field(1000, ge=16)
     ivf_nprobe: int = Field(20, ge=1)

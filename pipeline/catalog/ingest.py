@@ -15,7 +15,13 @@ import pandas as pd
 
 from pipeline.errors import CatalogError
 
-from .rows import REJECT_COLUMNS, damaged_rows, duplicate_conflicts, source_rows
+from .rows import (
+    REJECT_COLUMNS,
+    TRACK_VALUES,
+    damaged_rows,
+    duplicate_conflicts,
+    source_rows,
+)
 from .schemas import AUDIO, REQUIRED, to_canonical
 
 log = logging.getLogger(__name__)
@@ -180,12 +186,17 @@ def normalise_title(s: pd.Series) -> pd.Series:
     return s.str.replace(r"\s+", " ", regex=True).str.strip()
 
 
-def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per track_id; keep every playlist and genre a track belongs to."""
+def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """One row per track_id; keep every playlist and genre a track belongs to.
+
+    Returns:
+        (tracks, memberships indexed by their row's position, each track's first position).
+    """
     memberships = (rows.loc[rows["playlist_id"].notna(),
                             ["track_id", "playlist_id", "playlist_name", "genre", "subgenre"]]
-                   .drop_duplicates(["track_id", "playlist_id"]).reset_index(drop=True))
-    first = rows.drop_duplicates("track_id").set_index("track_id")
+                   .drop_duplicates(["track_id", "playlist_id"]))
+    new = ~rows["track_id"].duplicated()
+    first = rows[new].set_index("track_id")
     counts = rows.groupby(["track_id", "genre"]).size().rename("n").reset_index()
     top = counts.sort_values(["n", "genre"], ascending=[False, True]).drop_duplicates("track_id")
     first["genre"] = top.set_index("track_id")["genre"].reindex(first.index)
@@ -193,7 +204,7 @@ def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     first["subgenres"] = _sorted_sets(rows, "subgenre", first.index)
     first["n_playlists"] = rows.groupby("track_id")["playlist_id"].nunique().reindex(first.index)
     first["n_source_rows"] = rows.groupby("track_id").size().reindex(first.index)
-    return first.reset_index(), memberships
+    return first.reset_index(), memberships, rows.index[new.to_numpy()].to_numpy()
 
 
 def _sorted_sets(rows: pd.DataFrame, col: str, index: pd.Index) -> list[list[str]]:
@@ -211,10 +222,15 @@ def _sorted_sets(rows: pd.DataFrame, col: str, index: pd.Index) -> list[list[str
     return [names[bounds[i]:bounds[i + 1]].tolist() for i in range(len(index))]
 
 
-def _same_song_groups(tracks: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Group id and group size for releases of the same song (same normalised name+artist)."""
-    key = normalise_title(tracks["track_name"]) + "\x1f" + normalise_title(tracks["artist"])
-    group = pd.Series(pd.factorize(key)[0], index=tracks.index)
+def _song_keys(tracks: pd.DataFrame) -> pd.Series:
+    """Each track's same-song key: normalised name and artist."""
+    return normalise_title(tracks["track_name"]) + "\x1f" + normalise_title(tracks["artist"])
+
+
+def _same_song_groups(key: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Group id (by first appearance) and group size for releases of the same song (the
+    same :func:`_song_keys`)."""
+    group = pd.Series(pd.factorize(key)[0], index=key.index)
     size = group.map(group.value_counts())
     return group, size
 
@@ -368,6 +384,74 @@ def ingest(files: list[tuple[pd.DataFrame, Path]]) -> IngestResult:
     return merge_files(mapped, rejects, reads, [p for _, p in files])
 
 
+@dataclass
+class MergedRows:
+    """Rows merged into one row per track (:func:`merge_rows`): all the catalog's rows, or
+    those of some track ids; parts of the rows split by track_id join in
+    :func:`join_merged` (positions order the rows across parts)."""
+
+    tracks: pd.DataFrame        # one row per track_id, by first position
+    first: np.ndarray           # each track's first row's position
+    song_keys: pd.Series        # each track's :func:`_song_keys`
+    memberships: pd.DataFrame   # indexed by their row's position
+    n_rows: int
+    filled: dict[str, int]      # text filled in, per column of TEXT_FILL
+    n_unknown_dates: int
+    unknown_dates: pd.Series    # the first 5 distinct unreadable dates, indexed by position
+    conflicts: dict             # :func:`duplicate_conflicts`
+
+
+def merge_rows(rows: pd.DataFrame) -> MergedRows:
+    """Duplicates of a track_id merged (first row wins), in rows whose index is their
+    position in the catalog (every row of a track_id must be there)."""
+    filled = {c: int(rows[c].isna().sum()) for c in TEXT_FILL}
+    unknown = rows.loc[rows["release_date"].notna() & rows["year"].isna(), "release_date"]
+    rows = rows.fillna(TEXT_FILL)
+    rows["key"] = rows["key"].where(rows["key"] >= 0)  # -1 means "no key detected"
+    conflicts = duplicate_conflicts(rows)
+    tracks, memberships, first = _merge_duplicates(rows)
+    return MergedRows(tracks, first, _song_keys(tracks), memberships, len(rows), filled,
+                      len(unknown), unknown.drop_duplicates().head(5), conflicts)
+
+
+def join_merged(parts: list[MergedRows]) -> MergedRows:
+    """The :func:`merge_rows` of parts of the rows holding disjoint track ids, as if merged
+    whole: tracks in first-position order, memberships in row order. Consumes the parts'
+    tables."""
+    parts = [p for p in parts if p.n_rows]
+    if len(parts) == 1:
+        return parts[0]
+    first = np.concatenate([p.first for p in parts])
+    order = np.argsort(first, kind="stable")
+    tracks = pd.concat([p.tracks for p in parts], ignore_index=True)
+    memberships = pd.concat([p.memberships for p in parts])
+    for p in parts:  # the parts' copies go before the reordered ones are made (memory)
+        p.tracks, p.memberships = p.tracks.iloc[:0], p.memberships.iloc[:0]
+    unknown = pd.concat([p.unknown_dates for p in parts]).sort_index(kind="stable")
+    columns = {}
+    for p in parts:
+        for c, n in p.conflicts["columns"].items():
+            columns[c] = columns.get(c, 0) + n
+    return MergedRows(
+        tracks.take(order).reset_index(drop=True), first[order],
+        pd.concat([p.song_keys for p in parts], ignore_index=True).take(order)
+        .reset_index(drop=True),
+        memberships.sort_index(kind="stable"),
+        sum(p.n_rows for p in parts),
+        {c: sum(p.filled[c] for p in parts) for c in TEXT_FILL},
+        sum(p.n_unknown_dates for p in parts), unknown.drop_duplicates().head(5),
+        {"ids": sum(p.conflicts["ids"] for p in parts),
+         "columns": {c: columns[c] for c in TRACK_VALUES if columns.get(c)}})
+
+
+def check_rows(n_rows: int, rejected: pd.DataFrame, paths: list[Path]) -> None:
+    """Raises CatalogError when every row was rejected."""
+    if not n_rows:
+        names = ", ".join(str(p) for p in paths)
+        raise CatalogError(f"{names}: every row was rejected ({len(rejected)} rows): "
+                           f"{_top_reasons(rejected)}. Fix the file and build again.")
+
+
 def merge_files(mapped: list[pd.DataFrame], rejects: list[pd.DataFrame], reads: list[dict],
                 paths: list[Path]) -> IngestResult:
     """The files' good rows merged into one row per track (:func:`file_rows` per file,
@@ -378,17 +462,21 @@ def merge_files(mapped: list[pd.DataFrame], rejects: list[pd.DataFrame], reads: 
     """
     rows = pd.concat(mapped, ignore_index=True)
     rejected = pd.concat(rejects, ignore_index=True)
-    if rows.empty:
-        names = ", ".join(str(p) for p in paths)
-        raise CatalogError(f"{names}: every row was rejected ({len(rejected)} rows): "
-                           f"{_top_reasons(rejected)}. Fix the file and build again.")
-    filled = {c: int(rows[c].isna().sum()) for c in TEXT_FILL}
-    unknown_dates = rows.loc[rows["release_date"].notna() & rows["year"].isna(), "release_date"]
-    rows = rows.fillna(TEXT_FILL)
-    rows["key"] = rows["key"].where(rows["key"] >= 0)  # -1 means "no key detected"
-    conflicts = duplicate_conflicts(rows)
-    tracks, memberships = _merge_duplicates(rows)
-    tracks["song_group"], tracks["n_releases"] = _same_song_groups(tracks)
+    check_rows(len(rows), rejected, paths)
+    return finish_merge(merge_rows(rows), rejected, reads, paths)
+
+
+def finish_merge(merged: MergedRows, rejected: pd.DataFrame, reads: list[dict],
+                 paths: list[Path]) -> IngestResult:
+    """Same-song groups, types and the report of the merged rows (:func:`merge_rows`).
+
+    Raises:
+        CatalogError: fewer than ``MIN_TRACKS`` distinct tracks.
+    """
+    tracks = merged.tracks
+    memberships = merged.memberships.reset_index(drop=True)
+    group, size = _same_song_groups(merged.song_keys)
+    tracks["song_group"], tracks["n_releases"] = group.to_numpy(), size.to_numpy()
     tracks["uri"] = np.where(tracks["track_id"].str.contains(":"), None,
                              "spotify:track:" + tracks["track_id"])
     tracks["decade"] = tracks["decade"].fillna((tracks["year"] // 10) * 10)
@@ -398,13 +486,13 @@ def merge_files(mapped: list[pd.DataFrame], rejects: list[pd.DataFrame], reads: 
         "rows_read": sum(r["rows_read"] for r in reads), "tracks": len(tracks),
         "rejected_rows": len(rejected),
         "reject_reasons": _reason_counts(rejected),
-        "duplicate_ids_merged": int(len(rows) - len(tracks)),
-        "duplicate_ids_conflicting": conflicts,
-        "release_date_unknown": {"rows": int(len(unknown_dates)),
-                                 "examples": unknown_dates.drop_duplicates().head(5).tolist()},
+        "duplicate_ids_merged": int(merged.n_rows - len(tracks)),
+        "duplicate_ids_conflicting": merged.conflicts,
+        "release_date_unknown": {"rows": int(merged.n_unknown_dates),
+                                 "examples": merged.unknown_dates.tolist()},
         "same_song_groups": int(tracks.loc[tracks["n_releases"] > 1, "song_group"].nunique()),
         "tracks_in_same_song_groups": int((tracks["n_releases"] > 1).sum()),
-        "missing_text_filled": filled,
+        "missing_text_filled": merged.filled,
         "playlists": int(memberships["playlist_id"].nunique()),
         "has_playlists": bool(len(memberships)),
         "input": reads,

@@ -327,3 +327,29 @@ def test_record_ends_do_not_depend_on_the_scans_block_size(block, tmp_path, monk
     cr = tmp_path / "h.csv"
     cr.write_bytes(b"a,b\r1,2\r3,4\r")  # old Mac line ends: pandas' line ends, not ours
     assert read.record_ends(cr, 0, cr.stat().st_size, ord(",")) is None
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 64])
+def test_the_bucketed_merge_does_not_depend_on_the_number_of_buckets(buckets, base, tmp_path,
+                                                                     monkeypatch):
+    """The merge runs per bucket of track ids (one Dask task each) and the buckets are
+    joined in catalog order: the same bytes for 1, 3 or 64 buckets, on ids repeated across
+    chunks and files with other playlists, genres and a conflicting tempo, and the same
+    song under new ids."""
+    monkeypatch.setattr(partition_ingest, "n_buckets", lambda chunks: buckets)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    a = base.iloc[:500].copy()
+    b = base.iloc[:500:3].copy()
+    b["playlist_id"] = "again-" + b["playlist_id"].astype(str)
+    b["playlist_genre"] = b["playlist_genre"].iloc[::-1].to_numpy()
+    b.loc[b.index[:7], "tempo"] = "99.5"
+    c = base.iloc[:200:4].copy()
+    c["track_id"] = "new" + c["track_id"].astype(str)
+    a.to_csv(folder / "a.csv", index=False)
+    pd.concat([b, c]).to_csv(folder / "b.csv", index=False)
+    files = sorted(folder.iterdir())
+    local = _local(files, tmp_path / "local")
+    error, fit = _form(files, tmp_path / "form", CHUNK)
+    assert error == local is None and fit["buckets"] == buckets
+    assert not _same(tmp_path / "local", tmp_path / "form")

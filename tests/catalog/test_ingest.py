@@ -150,3 +150,28 @@ def test_every_row_rejected(tmp_path):
     df["tempo"] = "fast"
     with pytest.raises(CatalogError, match=r"every row was rejected"):
         _ingest_df(df, tmp_path)
+
+
+@pytest.mark.parametrize("n_parts", [2, 5])
+def test_merged_parts_of_the_track_ids_join_as_the_whole_merge(tmp_path, n_parts):
+    """merge_rows on rows split by track_id (each part keeping the rows' positions), then
+    join_merged, gives the whole merge: tracks in first-row order, memberships in row order,
+    the same counts, conflicts and date examples."""
+    from pipeline.catalog.ingest import finish_merge, join_merged, map_rows, merge_rows
+
+    df = make_catalog()
+    path = tmp_path / "cat.csv"
+    pd.concat([df, df.iloc[::7].assign(playlist_id="again")]).to_csv(path, index=False)
+    rows = map_rows(read_catalog_file(path), path).good.reset_index(drop=True)
+    whole = merge_rows(rows)
+    assert whole.n_rows > len(whole.tracks) and whole.conflicts["ids"]  # duplicates to merge
+    part = pd.util.hash_pandas_object(rows["track_id"], index=False).to_numpy() % n_parts
+    joined = join_merged([merge_rows(rows[part == k]) for k in range(n_parts)])
+    assert joined.conflicts == whole.conflicts and joined.filled == whole.filled
+    assert joined.unknown_dates.tolist() == whole.unknown_dates.tolist()
+    assert joined.n_rows == whole.n_rows and joined.n_unknown_dates == whole.n_unknown_dates
+    pd.testing.assert_frame_equal(joined.memberships, whole.memberships)
+    a = finish_merge(joined, rows.iloc[:0], [], [path])
+    b = finish_merge(whole, rows.iloc[:0], [], [path])
+    pd.testing.assert_frame_equal(a.tracks, b.tracks)
+    assert a.report == b.report

@@ -11,15 +11,18 @@ build/test_partition_ingest.py).
   reads it; the log says so.
 - **Chunk** (one task each): the chunk read with the file's settings, then the local
   stage's own per-row steps (:func:`pipeline.catalog.ingest.map_rows`: the schema mapping,
-  damaged rows, value validation) on rows numbered provisionally; its good rows and rejects
-  go to parquet files in ``.parts/ingest/``, its counts (rows, skipped lines, required
-  columns without a value, encoding line counts) to the combine.
+  damaged rows, value validation) on rows numbered provisionally; its good rows go to
+  parquet files in ``.parts/ingest/``, one per bucket of track ids
+  (:mod:`~.partition_ingest_merge`), its rejects to two more, its counts (rows, skipped
+  lines, required columns without a value, encoding line counts) to the combine.
 - **Combine** (one task): per file, the rows' line numbers from all chunks' counts
   (:func:`pipeline.catalog.rows.line_numbers`), the whole-file checks from the counts (the
   same messages, in the same order: every file's read errors first, as the local stage reads
-  every file before it maps one), then the local stage's merge
-  (:func:`pipeline.catalog.ingest.merge_files`) on the validated rows. The merge runs on
-  this one worker, from the validated parts (numbers as float64, not the file's strings).
+  every file before it maps one), then the merge: one Dask task per bucket runs the local
+  stage's :func:`pipeline.catalog.ingest.merge_rows` on its rows, and this task joins them
+  (one row per track and per membership, not the catalog's rows), numbers the same-song
+  groups, finishes the types and writes the artifacts
+  (:func:`pipeline.catalog.ingest.finish_merge`, as the local stage).
   A chunk that the parser refuses sends its file to a whole read here, so an unreadable
   file fails with the local read's message.
 """
@@ -33,12 +36,19 @@ import pandas as pd
 
 from pipeline.build.context import Context
 from pipeline.catalog import read_catalog_file
-from pipeline.catalog.ingest import FileRows, file_rows, map_rows, merge_files
+from pipeline.catalog.ingest import FileRows, check_rows, file_rows, finish_merge, map_rows
 from pipeline.catalog.rows import REJECT_COLUMNS, line_numbers
 from pipeline.errors import CatalogError
 from pipeline.store import read_parquet, save_artifact
 
 from .partition_files import part_path
+from .partition_ingest_merge import (
+    joined_attrs,
+    merge_buckets,
+    n_buckets,
+    renumber,
+    write_buckets,
+)
 from .partition_ingest_read import (
     decode,
     encoding_name,
@@ -75,7 +85,7 @@ def scan(ctx: Context, rows: int) -> dict:
             n = max(1, piece[-1] if piece else path.stat().st_size // BYTES_PER_ROW)
             chunks.append({"file": i, "chunk": piece, "lo": at, "hi": at + n})
             at += n
-    return {"files": files, "chunks": chunks,
+    return {"files": files, "chunks": chunks, "buckets": n_buckets(len(chunks)),
             "ranges": [(c["lo"], c["hi"]) for c in chunks]}
 
 
@@ -113,7 +123,7 @@ def scan_file(path: Path, rows: int) -> dict:
 
 def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
     """One chunk (or a whole file): read, map, reject, validate; rows to parquet parts."""
-    chunk = next(c for c in fit["chunks"] if c["lo"] == lo)
+    slot, chunk = next((k, c) for k, c in enumerate(fit["chunks"]) if c["lo"] == lo)
     path = Path(ctx.catalog[chunk["file"]])
     counts = None
     try:
@@ -132,11 +142,13 @@ def part(ctx: Context, fit: dict, lo: int, hi: int) -> dict:
     except CatalogError as exc:   # the header's schema: the same in every chunk
         return {"map_error": str(exc)}
     paths = {}
-    for what, frame in (("good", rows.good), ("damaged", rows.damaged),
-                        ("invalid", rows.invalid)):
+    for what, frame in (("damaged", rows.damaged), ("invalid", rows.invalid)):
         paths[what] = str(part_path(ctx, "ingest", what, lo, hi, ".parquet"))
         save_artifact(Path(paths[what]), frame)
-    return {"paths": paths, "n_rows": rows.n_rows, "n_kept": rows.n_kept,
+    buckets = write_buckets(rows.good, slot, fit["buckets"],
+                            lambda b: part_path(ctx, "ingest", f"good{b:03d}", lo, hi, ".parquet"))
+    return {"paths": paths, "buckets": buckets, "n_good": len(rows.good),
+            "n_rows": rows.n_rows, "n_kept": rows.n_kept,
             "empty": rows.empty, "kept_empty": rows.kept_empty, "schema": rows.schema,
             "renamed": rows.renamed, "absent": rows.absent, "read": rows.read,
             "counts": counts}
@@ -158,27 +170,53 @@ def combine(ctx: Context, fit: dict, parts: list[dict]) -> None:
             log.info("ingest: a chunk of %s was refused by the parser (%s): read whole",
                      path.name, refused)
             whole[i] = read_catalog_file(path)
-    goods, rejects, reads = [], [], []
+    rejects, reads, attrs, n_good = [], [], [], 0
+    lines, base, at = [], np.zeros(len(fit["chunks"]), np.int64), 0
+    buckets: list[list[str]] = [[] for _ in range(fit["buckets"])]
     for i, (path, results) in enumerate(zip(paths, by_file)):
+        slots = [k for k, c in enumerate(fit["chunks"]) if c["file"] == i]
         if i in whole:
             good, bad, read = file_rows(map_rows(whole[i], path), path)
+            lo, hi = fit["ranges"][slots[0]]
+            pieces = [write_buckets(good, slots[0], fit["buckets"], lambda b, lo=lo, hi=hi:
+                                    part_path(ctx, "ingest", f"whole{b:03d}", lo, hi,
+                                              ".parquet"))]
+            attrs.append(good.attrs)
+            n_good += len(good)
         else:
             error = next((r["map_error"] for r in results if "map_error" in r), None)
             if error:
                 raise CatalogError(error)
-            good, bad, read = file_rows(_file_rows(fit["files"][i], results, path), path)
-        goods.append(good)
+            rows, numbers = _file_rows(fit["files"][i], results, path)
+            _, bad, read = file_rows(rows, path)
+            base[slots] = at + np.cumsum([0] + [r["n_rows"] for r in results])[:-1]
+            lines.append(numbers)
+            at += len(numbers)
+            pieces = [r["buckets"] for r in results]
+            attrs.append({"read": rows.read})
+            n_good += sum(r["n_good"] for r in results)
+        for piece in pieces:
+            for b, p in piece.items():
+                buckets[int(b)].append(p)
         rejects.append(bad)
         reads.append(read)
-    res = merge_files(goods, rejects, reads, paths)
+    rejected = pd.concat(rejects, ignore_index=True)
+    check_rows(n_good, rejected, paths)
+    merged = merge_buckets(buckets)
+    renumber(merged.tracks, merged.first,
+             np.concatenate(lines) if lines else np.zeros(0, np.int64), base, PROVISIONAL)
+    merged.tracks.attrs = joined_attrs(attrs)
+    merged.memberships.attrs = joined_attrs(attrs)
+    res = finish_merge(merged, rejected, reads, paths)
     for name, value in (("tracks.parquet", res.tracks),
                         ("memberships.parquet", res.memberships),
                         ("rejects.csv", res.rejects), ("ingest_report.json", res.report)):
         save_artifact(ctx.cache / name, value)
 
 
-def _file_rows(plan: dict, results: list[dict], path: Path) -> FileRows:
-    """One file's :class:`FileRows` from its chunks' parts, rows numbered as read whole."""
+def _file_rows(plan: dict, results: list[dict], path: Path) -> tuple[FileRows, np.ndarray]:
+    """One file's :class:`FileRows` from its chunks' parts, rejects numbered as read whole
+    (its good rows stay in their buckets: ``good`` is empty), and its rows' numbers."""
     first = results[0]
     read = dict(first["read"])  # the reader's keys in its order: pandas writes df.attrs
     if "bom" in plan:           # into the parquet files, so they must be the whole read's
@@ -193,24 +231,21 @@ def _file_rows(plan: dict, results: list[dict], path: Path) -> FileRows:
     bad_lines = read["bad_lines"]
     lines = line_numbers(sum(r["n_rows"] for r in results), bool(read.get("separator_line")),
                          [line for line, _ in bad_lines])
-    good, damaged, invalid, at = [], ([], []), [], 0
+    damaged, invalid, at = ([], []), [], 0
     for r in results:
         frames = {k: read_parquet(Path(p)) for k, p in r["paths"].items()}
         for frame in frames.values():
             _renumber(frame, lines, at)
-        good.append(frames["good"])
         dmg = frames["damaged"]
         row = dmg["source_row"].to_numpy() < PROVISIONAL  # numbered: a skipped line
         damaged[0].append(dmg[~row])
         damaged[1].append(dmg[row].assign(source_file=path.name))
         invalid.append(frames["invalid"])
         at += r["n_rows"]
-    good = pd.concat(good, ignore_index=True)
-    good.attrs = {"read": read}
-    return FileRows(good, _rejects(damaged[0] + damaged[1]),
+    return FileRows(pd.DataFrame(), _rejects(damaged[0] + damaged[1]),
                     _rejects(invalid), first["schema"], first["renamed"], first["absent"],
                     sum(r["n_rows"] for r in results), sum(r["n_kept"] for r in results),
-                    _all(results, "empty"), _all(results, "kept_empty"), read)
+                    _all(results, "empty"), _all(results, "kept_empty"), read), lines
 
 
 def _renumber(frame: pd.DataFrame, lines: np.ndarray, at: int) -> None:

@@ -19,6 +19,7 @@ local one) so the reduction sees the same column types either way.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,26 @@ def part(ctx: Context, fitted: dict, lo: int, hi: int) -> dict:
     return {"chunks": out}
 
 
-def combine(ctx: Context, fitted: dict, parts: list[dict]) -> None:
-    from pipeline.store import read_parquet
+class _Chunk(Mapping):
+    """A chunk's partial tables, each read from its scratch file when the reduction asks
+    for it and not kept (the histograms are folded a few chunks at a time)."""
 
-    partials = [{name: read_parquet(Path(p)) for name, p in chunk.items()}
-                for part_ in parts for chunk in part_["chunks"]]
+    def __init__(self, paths: dict[str, str]):
+        self.paths = paths
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        from pipeline.store import read_parquet
+
+        return read_parquet(Path(self.paths[name]))
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def combine(ctx: Context, fitted: dict, parts: list[dict]) -> None:
+    partials = [_Chunk(chunk) for part_ in parts for chunk in part_["chunks"]]
     for name, value in _outputs(ctx, partials, n_rows(ctx.cache)).items():
         save_artifact(ctx.cache / name, value)

@@ -150,20 +150,11 @@ def _correlation(chunk: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["a", "b", "n", "mean_a", "mean_b", "m2_a", "m2_b", "c"])
 
 
-def column_values(tracks: pd.DataFrame, column: str) -> pd.Series:
-    """A column's values as the Cluster browser lists them (as
-    :func:`pipeline.map.top_values` reads them): decades as "1990s", lists exploded."""
-    col = tracks[column]
-    if column == "decade":
-        return col.dropna().astype(int).astype(str) + "s"
-    if col.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-        return col.explode().dropna().astype(str)
-    return col.dropna().astype(str)
-
-
 def _top_counts(chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
     """Per (column, cluster, value): tracks and the first occurrence (row, place in the
     row's list), which orders ties as ``value_counts`` does (stable, by first appearance)."""
+    from pipeline.map import column_values  # the Cluster browser's reading of a column
+
     frames = []
     for column in [c for c in TOP_COLUMNS if c in chunk.columns]:
         vals = column_values(chunk, column)

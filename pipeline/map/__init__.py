@@ -53,6 +53,7 @@ from .profiles import (
                         cluster_label,
                         cluster_names,
                         cluster_summary,
+                        column_values,
                         compare_clusters,
                         describe_profile,
                         feature_profile,
@@ -69,7 +70,7 @@ __all__ = ["Similarity", "assign_labels", "Carried", "carry_labels", "neighbour_
            "build_projection", "cluster_label", "cluster_names", "cluster_summary",
            "compare_clusters", "describe_profile", "encode", "feature_profile",
            "kmeans_baseline", "knn", "make_encoder", "place", "playlist_genres",
-           "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "train_encoder",
+           "representative_tracks", "retrieval_precision", "score", "soft_membership", "top_values", "column_values", "train_encoder",
            "training_groups", "unit_rows", "warm_up", "fit_embedding", "neighbors_report",
            "place_from", "sample_rows", "ClusterFit", "fit_clusters", "finish_clusters",
            "effective_min_cluster_size"]

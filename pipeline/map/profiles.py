@@ -220,7 +220,7 @@ def top_values(tracks: pd.DataFrame, cluster: int, column: str, n: int = 10) -> 
     """
     if column not in tracks.columns:
         raise KeyError(f"top_values: the track table has no column {column!r}")
-    values = _column_values(tracks, column)
+    values = column_values(tracks, column)
     in_cluster = values[tracks.loc[values.index, "cluster"].to_numpy() == cluster]
     counts = in_cluster.value_counts()
     if counts.empty:
@@ -232,7 +232,9 @@ def top_values(tracks: pd.DataFrame, cluster: int, column: str, n: int = 10) -> 
     return out.head(n).reset_index(drop=True)
 
 
-def _column_values(tracks: pd.DataFrame, column: str) -> pd.Series:
+def column_values(tracks: pd.DataFrame, column: str) -> pd.Series:
+    """A column's values as the Cluster browser lists them: decades as "1990s", lists
+    (genres, subgenres) exploded, missing values dropped."""
     col = tracks[column]
     if column == "decade":
         return col.dropna().astype(int).astype(str) + "s"

@@ -15,6 +15,8 @@ partitioned stage's fit time and per-partition throughput (rows/s: min, median, 
 worker), the stage and wall times, per-worker peak RSS, and which artifacts are identical:
 
     .venv/bin/python bench/dask_bench.py --partitioned --catalog /tmp/scale/cat_200k.csv
+
+``--stages ingest`` (with ``--partitioned``): only those stages and their upstreams.
 """
 from __future__ import annotations
 
@@ -155,7 +157,7 @@ class _Messages(logging.Handler):
 
 
 def _run_stages(catalog: str, cache: Path, engine: str, workers: int, min_rows: int,
-                rows: int) -> dict:
+                rows: int, stages: list[str]) -> dict:
     """The data-parallel stages and their upstreams, run here by one engine."""
     from pipeline.build import Context
     from pipeline.build.engines import execute
@@ -172,9 +174,9 @@ def _run_stages(catalog: str, cache: Path, engine: str, workers: int, min_rows: 
     rss = _PeakRss(os.getpid())
     t0 = time.perf_counter()
     if engine == "local":
-        seconds = execute(DATA_PARALLEL, depends, ctx, workers, lambda n: None)
+        seconds = execute(stages, depends, ctx, workers, lambda n: None)
     else:
-        seconds = dask_execute(DATA_PARALLEL, depends, ctx, workers, lambda n: None,
+        seconds = dask_execute(stages, depends, ctx, workers, lambda n: None,
                                partitions=PartitionConfig(min_rows=min_rows, rows=rows))
     wall = time.perf_counter() - t0
     memory = rss.stop()
@@ -183,6 +185,18 @@ def _run_stages(catalog: str, cache: Path, engine: str, workers: int, min_rows: 
             "stage_s": seconds, "peak_rss": memory,
             "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             **({"partitions": _throughput(messages.lines)} if engine == "dask" else {})}
+
+
+def _upstream(names: list[str]) -> list[str]:
+    """``names`` and every stage they depend on, in the stage table's order."""
+    depends = {s.name: s.depends for s in STAGES}
+    need, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in need:
+            need.add(name)
+            todo.extend(depends[name])
+    return [s.name for s in STAGES if s.name in need]
 
 
 def _throughput(lines: list[str]) -> dict:
@@ -212,14 +226,15 @@ def _throughput(lines: list[str]) -> dict:
 
 def _main_partitioned(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    outputs = [o for s in STAGES if s.name in DATA_PARALLEL for o in s.outputs]
+    stages = _upstream(args.stages.split(",")) if args.stages else DATA_PARALLEL
+    outputs = [o for s in STAGES if s.name in stages for o in s.outputs]
     out = {"catalog": args.catalog, "cores": os.cpu_count(), "min_rows": args.min_rows,
            "rows": args.rows, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for engine in ("local", "dask"):
             os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{engine}")
             out["runs"].append(_run_stages(args.catalog, Path(tmp) / engine, engine,
-                                           args.workers, args.min_rows, args.rows))
+                                           args.workers, args.min_rows, args.rows, stages))
         out["artifacts"] = same_artifacts(Path(tmp) / "local", Path(tmp) / "dask", outputs)
     print(json.dumps(out, indent=1))
 
@@ -233,6 +248,8 @@ def main() -> None:
                     help="the data-parallel stages only, with per-partition throughput")
     ap.add_argument("--min-rows", type=int, default=100_000)
     ap.add_argument("--rows", type=int, default=25_000)
+    ap.add_argument("--stages", help="with --partitioned: these stages (and what they need) "
+                                     "instead of every data-parallel one, e.g. ingest")
     args = ap.parse_args()
     if args.partitioned:
         _main_partitioned(args)

@@ -76,7 +76,8 @@ def test_overview_rebuild_button_runs_the_orchestrator(app, cache_copy):
 
 def test_stale_cache_warns_and_rebuilds_the_stale_stage(app, cache_copy):
     """The cache's clustering configuration changed: the pages warn that the clusters stage
-    would be rebuilt, and the panel under the warning rebuilds just that stage."""
+    (and the aggregates, which read the clusters) would be rebuilt, and the panel under the
+    warning rebuilds just those stages."""
     for name in ("manifest.json", "config.json"):
         path = cache_copy / name
         doc = json.loads(path.read_text())
@@ -86,10 +87,10 @@ def test_stale_cache_warns_and_rebuilds_the_stale_stage(app, cache_copy):
     at = app("overview").run()
     assert not at.exception
     (warning,) = at.warning
-    assert "out of date: stages clusters would be rebuilt" in warning.value
+    assert "out of date: stages clusters, aggregates would be rebuilt" in warning.value
     assert {m.label for m in at.metric} >= {"Tracks", "Clusters"}  # the page goes on
     at.button(key="guard_stale_build").click().run()
     assert not at.exception and not at.error
     manifest = json.loads((cache_copy / "manifest.json").read_text())
-    assert manifest["last_run"]["recomputed"] == ["clusters"]
+    assert manifest["last_run"]["recomputed"] == ["clusters", "aggregates"]
     assert not at.warning
